@@ -176,3 +176,36 @@ pub fn get_seals(fd: RawFd) -> Result<libc::c_int, Errno> {
     // SAFETY: fcntl on an fd with no pointer argument.
     Errno::result(unsafe { libc::fcntl(fd, libc::F_GET_SEALS) })
 }
+
+/// Take ownership of a fd that nix returned as a bare `RawFd` (nix 0.29's `open`).
+pub fn owned_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only fds freshly returned by a successful open-like call,
+    // which nothing else owns or closes.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// ioctl(fd, TIOCSCTTY, 0): make the terminal on `fd` the controlling terminal.
+pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument; no memory is passed.
+    Errno::result(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// `_exit(2)`: leave a forked child without running destructors or atexit handlers
+/// that belong to the parent's state.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Copy the window size of terminal `from` to terminal `to` (TIOCGWINSZ/TIOCSWINSZ).
+/// Silently does nothing when `from` is not a terminal.
+pub fn copy_winsize(from: RawFd, to: RawFd) {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: `ws` is a valid, writable winsize for TIOCGWINSZ and a readable one
+    // for TIOCSWINSZ; both calls only touch that struct.
+    unsafe {
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
