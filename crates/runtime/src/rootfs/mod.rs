@@ -1,12 +1,45 @@
 //! The container's root file system: mounts, devices, pivot_root, masked and
-//! read-only paths. Runs inside the container's new mount namespace.
-//! STUB: interface fixed, implementation in progress.
+//! read-only paths. Runs in the container's init, inside its new mount namespace.
+//!
+//! The init process calls, in this order:
+//!
+//! 1. [`prepare`] (before pivot_root): `/` propagation, the rootfs bound onto itself,
+//!    the spec's mounts with every target resolved inside the rootfs ([`resolve`]),
+//!    default and spec devices, /dev symlinks;
+//! 2. [`setup_console_in`] for a container with a terminal (or [`setup_console`] after
+//!    step 3), once the devpts instance the pty belongs to is mounted;
+//! 3. [`pivot`]: the rootfs becomes `/`;
+//! 4. [`finish`]: masked paths, read-only paths, and the read-only root last.
+//!
+//! Every mount goes through [`Syscall`], so the order and arguments can be checked
+//! with [`crate::sys::RecordingSyscall`] without root. Opening and creating files
+//! (openat2, mkdirat) is done directly: it needs no privilege and is what keeps the
+//! mounts inside the rootfs.
+//!
+//! Split: [`options`] (pure option parsing), [`resolve`] (symlink-safe lookup),
+//! `mounts` (one spec mount), `devices`, `pivot`, `masked` (masked/read-only paths),
+//! `console`.
 
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Component, Path, PathBuf};
 
+use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
-use crate::sys::{SyscallError, Syscall};
+use crate::sys::{Syscall, SyscallError};
+
+mod console;
+mod devices;
+mod masked;
+mod mounts;
+pub mod options;
+mod pivot;
+pub mod resolve;
+#[cfg(test)]
+mod tests;
+
+pub use console::{setup_console, setup_console_in};
+pub use resolve::ResolveError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
@@ -14,26 +47,161 @@ pub enum RootfsError {
     Syscall(#[from] SyscallError),
     #[error("rootfs: {0}")]
     Invalid(String),
+    /// A spec entry that cannot be applied (checked before anything is mounted).
+    #[error("rootfs: mount {destination}: {reason}")]
+    InvalidMount {
+        destination: PathBuf,
+        reason: String,
+    },
+    /// A mount call for the mount at `destination` (in the container) failed.
+    #[error("rootfs: mount {destination}: {source}")]
+    Mount {
+        destination: PathBuf,
+        source: SyscallError,
+    },
+    /// The direct mount failed and so did the bind-mount fallback: both errors.
+    #[error("rootfs: mount {destination}: {first}; fallback bind mount failed too: {fallback}")]
+    MountFallback {
+        destination: PathBuf,
+        first: SyscallError,
+        fallback: SyscallError,
+    },
+    /// `destination` could not be resolved safely inside the root file system
+    /// (e.g. a symlink in it points outside).
+    #[error("rootfs: {what} {destination}: {source}")]
+    Resolve {
+        what: &'static str,
+        destination: PathBuf,
+        source: ResolveError,
+    },
+    #[error("rootfs: device {path}: {source}")]
+    Device { path: PathBuf, source: SyscallError },
+    #[error("rootfs: masked path {path}: {source}")]
+    Masked { path: PathBuf, source: SyscallError },
+    #[error("rootfs: read-only path {path}: {source}")]
+    Readonly { path: PathBuf, source: SyscallError },
+    #[error("rootfs: making {rootfs} the root: {source}")]
+    Pivot {
+        rootfs: PathBuf,
+        source: SyscallError,
+    },
+    #[error("rootfs: console {path}: {source}")]
+    Console { path: PathBuf, source: SyscallError },
+}
+
+impl RootfsError {
+    fn mount(destination: &Path) -> impl FnOnce(SyscallError) -> RootfsError + '_ {
+        move |source| RootfsError::Mount {
+            destination: destination.to_path_buf(),
+            source,
+        }
+    }
+    fn resolve<'a>(
+        what: &'static str,
+        destination: &'a Path,
+    ) -> impl FnOnce(ResolveError) -> RootfsError + 'a {
+        move |source| RootfsError::Resolve {
+            what,
+            destination: destination.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The default propagation of `/` in the container's mount namespace: mounts made on
+/// the host still appear in the container, nothing made in the container reaches
+/// the host.
+const DEFAULT_ROOT_PROPAGATION: MsFlags = MsFlags::MS_SLAVE.union(MsFlags::MS_REC);
+
+/// `linux.rootfsPropagation`, or the default.
+fn root_propagation(spec: &Spec) -> Result<MsFlags, RootfsError> {
+    let word = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref());
+    match word {
+        None | Some("") => Ok(DEFAULT_ROOT_PROPAGATION),
+        Some(w) => options::parse_propagation(w)
+            .ok_or_else(|| RootfsError::Invalid(format!("unknown linux.rootfsPropagation {w:?}"))),
+    }
+}
+
+/// Check the whole spec before anything is mounted, so a bad entry late in the list
+/// does not leave a half-built root behind.
+fn validate(spec: &Spec) -> Result<(), RootfsError> {
+    root_propagation(spec)?;
+    for m in spec.mounts().iter().flatten() {
+        mounts::validate(m)?;
+    }
+    let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    for d in devices.into_iter().flatten() {
+        devices::DeviceNode::from_spec(d)?;
+    }
+    Ok(())
+}
+
+/// `path` as a relative path below `root`, refusing `..` (used for paths after pivot).
+fn join_in(root: &Path, path: &str) -> Result<PathBuf, RootfsError> {
+    let p = Path::new(path);
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(RootfsError::Invalid(format!(
+            "'..' is not allowed in {path:?}"
+        )));
+    }
+    Ok(root.join(p.strip_prefix("/").unwrap_or(p)))
 }
 
 /// Phase 1, before pivot_root, in the container's mount namespace: root propagation,
 /// bind the rootfs onto itself, the spec's mounts (targets resolved inside the
 /// rootfs), default devices and /dev symlinks.
 pub fn prepare(
-    _sys: &dyn Syscall,
-    _spec: &Spec,
-    _rootfs: &Path,
-    _cgroups: Option<&coracle_cgroups::Layout>,
+    sys: &dyn Syscall,
+    spec: &Spec,
+    rootfs: &Path,
+    cgroups: Option<&coracle_cgroups::Layout>,
 ) -> Result<(), RootfsError> {
+    validate(spec)?;
+    let root = Path::new("/");
+    // First, so that none of the mounts below propagates back to the host (the new
+    // namespace starts with the host's propagation, often shared).
+    sys.mount(None, root, None, root_propagation(spec)?, None)
+        .map_err(RootfsError::mount(root))?;
+    // pivot_root needs the new root to be a mount point; the rootfs is usually just
+    // a directory of the bundle.
+    sys.mount(
+        Some(rootfs),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .map_err(RootfsError::mount(rootfs))?;
+    // Opened after the self-bind, so every path resolved under it, and every mount
+    // made through it, is in the new mount, not the directory beneath.
+    let rootfd = resolve::open_dir(rootfs)?;
+    for m in spec.mounts().iter().flatten() {
+        mounts::mount_entry(sys, rootfd.as_raw_fd(), m, cgroups)?;
+    }
+    // Devices after all mounts: made before the /dev tmpfs is mounted they would be
+    // hidden under it.
+    if devices::needs_dev_setup(spec) {
+        let extra = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+        devices::create_devices(
+            sys,
+            rootfd.as_raw_fd(),
+            extra.map(Vec::as_slice).unwrap_or_default(),
+        )?;
+        devices::create_symlinks(sys, rootfd.as_raw_fd(), Path::new("/proc/kcore").exists())?;
+    }
     Ok(())
 }
 
 /// Phase 2: make `rootfs` the root (pivot_root, or MS_MOVE + chroot with `no_pivot`).
-pub fn pivot(_sys: &dyn Syscall, _rootfs: &Path, _no_pivot: bool) -> Result<(), RootfsError> {
-    Ok(())
+pub fn pivot(sys: &dyn Syscall, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    pivot::pivot(sys, rootfs, no_pivot)
 }
 
 /// Phase 3, after pivot: masked paths, read-only paths, read-only root.
-pub fn finish(_sys: &dyn Syscall, _spec: &Spec) -> Result<(), RootfsError> {
-    Ok(())
+pub fn finish(sys: &dyn Syscall, spec: &Spec) -> Result<(), RootfsError> {
+    masked::finish_in(sys, spec, Path::new("/"))
 }
