@@ -9,8 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxHugepageLimitBuilder,
-    LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
 };
 
 use crate::{fsutil, v1, CgroupError, Hierarchy, Layout, Manager};
@@ -74,11 +75,20 @@ impl V1Fixture {
             h("systemd", &["name=systemd"], false),
             h("unified", &[], true),
         ];
-        let f = V1Fixture { _dir: dir, root, layout: Layout::V1 { hierarchies } };
+        let f = V1Fixture {
+            _dir: dir,
+            root,
+            layout: Layout::V1 { hierarchies },
+        };
         f.level(&f.root.join("cpu,cpuacct"), true);
         f.level(&f.root.join("cpuset"), true);
-        put(&f.root.join("cpuset"), &[("cpuset.cpus", "0-1\n"), ("cpuset.mems", "0\n")]);
-        for name in ["memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+        put(
+            &f.root.join("cpuset"),
+            &[("cpuset.cpus", "0-1\n"), ("cpuset.mems", "0\n")],
+        );
+        for name in [
+            "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified",
+        ] {
             f.level(&f.root.join(name), true);
         }
         f
@@ -90,9 +100,14 @@ impl V1Fixture {
 
     /// Create the directories and files of every level of `rel` the way the kernel does.
     fn populate(&self, rel: &str) {
-        let Layout::V1 { hierarchies } = &self.layout else { unreachable!() };
+        let Layout::V1 { hierarchies } = &self.layout else {
+            unreachable!()
+        };
         for h in hierarchies {
-            for dir in fsutil::path_chain(&h.mount_point, Path::new(rel)).iter().skip(1) {
+            for dir in fsutil::path_chain(&h.mount_point, Path::new(rel))
+                .iter()
+                .skip(1)
+            {
                 self.level(dir, false);
             }
         }
@@ -126,7 +141,14 @@ impl V1Fixture {
                     ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n"),
                 ],
             ),
-            "devices" => put(dir, &[("devices.allow", ""), ("devices.deny", ""), ("devices.list", "a *:* rwm\n")]),
+            "devices" => put(
+                dir,
+                &[
+                    ("devices.allow", ""),
+                    ("devices.deny", ""),
+                    ("devices.list", "a *:* rwm\n"),
+                ],
+            ),
             "freezer" if !is_root => put(dir, &[("freezer.state", "THAWED\n")]),
             "blkio" => put(
                 dir,
@@ -157,7 +179,12 @@ impl V1Fixture {
 
     fn hierarchy_of(&self, dir: &Path) -> String {
         let rel = dir.strip_prefix(&self.root).unwrap();
-        rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned()
+        rel.components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn file(&self, hier: &str, rel: &str, name: &str) -> String {
@@ -199,7 +226,11 @@ fn full_resources() -> LinuxResources {
                 .unwrap(),
         )
         .devices(vec![
-            LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
             LinuxDeviceCgroupBuilder::default()
                 .allow(true)
                 .typ(LinuxDeviceType::C)
@@ -249,8 +280,14 @@ fn v1_apply_writes_every_controller() {
     m.apply(&full_resources()).unwrap();
     let c = "coracle/c1";
     assert_eq!(f.file("memory", c, "memory.limit_in_bytes"), "104857600");
-    assert_eq!(f.file("memory", c, "memory.memsw.limit_in_bytes"), "209715200");
-    assert_eq!(f.file("memory", c, "memory.soft_limit_in_bytes"), "52428800");
+    assert_eq!(
+        f.file("memory", c, "memory.memsw.limit_in_bytes"),
+        "209715200"
+    );
+    assert_eq!(
+        f.file("memory", c, "memory.soft_limit_in_bytes"),
+        "52428800"
+    );
     assert_eq!(f.file("cpu,cpuacct", c, "cpu.shares"), "512");
     assert_eq!(f.file("cpu,cpuacct", c, "cpu.cfs_quota_us"), "50000");
     assert_eq!(f.file("cpu,cpuacct", c, "cpu.cfs_period_us"), "100000");
@@ -259,7 +296,10 @@ fn v1_apply_writes_every_controller() {
     assert_eq!(f.file("pids", c, "pids.max"), "64");
     // No CFQ blkio.weight in the fixture (as on this host): BFQ's file is used.
     assert_eq!(f.file("blkio", c, "blkio.bfq.weight"), "300");
-    assert_eq!(f.file("blkio", c, "blkio.throttle.read_bps_device"), "8:0 1048576");
+    assert_eq!(
+        f.file("blkio", c, "blkio.throttle.read_bps_device"),
+        "8:0 1048576"
+    );
     // Each write replaces the file in a fixture: the last deny/allow line remains.
     assert_eq!(f.file("devices", c, "devices.deny"), "a *:* rwm");
     assert_eq!(f.file("devices", c, "devices.allow"), "c *:* m");
@@ -271,13 +311,18 @@ fn v1_apply_writes_every_controller() {
 fn v1_write_sequence_order() {
     let f = V1Fixture::new();
     f.populate("c");
-    let Layout::V1 { hierarchies } = &f.layout else { unreachable!() };
+    let Layout::V1 { hierarchies } = &f.layout else {
+        unreachable!()
+    };
     let plan = crate::resources::validate(&full_resources()).unwrap();
     let writes = v1::plan_writes(hierarchies, Path::new("c"), &plan).unwrap();
     let seq: Vec<(String, String)> = writes
         .iter()
         .map(|w| {
-            (w.path.strip_prefix(&f.root).unwrap().display().to_string(), w.value.clone())
+            (
+                w.path.strip_prefix(&f.root).unwrap().display().to_string(),
+                w.value.clone(),
+            )
         })
         .collect();
     let expect = [
@@ -297,7 +342,10 @@ fn v1_write_sequence_order() {
         ("devices/c/devices.allow", "c 1:3 rwm"),
         ("devices/c/devices.allow", "c *:* m"),
     ];
-    let expect: Vec<(String, String)> = expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let expect: Vec<(String, String)> = expect
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(seq, expect);
 }
 
@@ -305,10 +353,22 @@ fn v1_write_sequence_order() {
 fn v1_memory_order_when_raising_limits() {
     let f = V1Fixture::new();
     f.populate("c");
-    let Layout::V1 { hierarchies } = &f.layout else { unreachable!() };
-    fs::write(f.root.join("memory/c/memory.memsw.limit_in_bytes"), "209715200\n").unwrap();
+    let Layout::V1 { hierarchies } = &f.layout else {
+        unreachable!()
+    };
+    fs::write(
+        f.root.join("memory/c/memory.memsw.limit_in_bytes"),
+        "209715200\n",
+    )
+    .unwrap();
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(300 << 20i64).swap(400 << 20i64).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(300 << 20i64)
+                .swap(400 << 20i64)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let plan = crate::resources::validate(&r).unwrap();
@@ -317,7 +377,10 @@ fn v1_memory_order_when_raising_limits() {
         .iter()
         .map(|w| w.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(files, ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]);
+    assert_eq!(
+        files,
+        ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+    );
 
     // Unlimited memory lifts memsw first.
     let r = LinuxResourcesBuilder::default()
@@ -326,11 +389,21 @@ fn v1_memory_order_when_raising_limits() {
         .unwrap();
     let plan = crate::resources::validate(&r).unwrap();
     let writes = v1::plan_writes(hierarchies, Path::new("c"), &plan).unwrap();
-    let got: Vec<_> =
-        writes.iter().map(|w| (w.path.file_name().unwrap().to_string_lossy().into_owned(), w.value.clone())).collect();
+    let got: Vec<_> = writes
+        .iter()
+        .map(|w| {
+            (
+                w.path.file_name().unwrap().to_string_lossy().into_owned(),
+                w.value.clone(),
+            )
+        })
+        .collect();
     assert_eq!(
         got,
-        [("memory.memsw.limit_in_bytes".to_string(), "-1".to_string()), ("memory.limit_in_bytes".into(), "-1".into())]
+        [
+            ("memory.memsw.limit_in_bytes".to_string(), "-1".to_string()),
+            ("memory.limit_in_bytes".into(), "-1".into())
+        ]
     );
 }
 
@@ -343,14 +416,25 @@ fn v1_validation_errors_leave_every_file_untouched() {
     let before = snapshot(&f.root);
     // Valid memory and pids, but an invalid cpuset list at the end.
     let mut r = full_resources();
-    r.set_cpu(Some(LinuxCpuBuilder::default().shares(512u64).cpus("0-2;4").build().unwrap()));
+    r.set_cpu(Some(
+        LinuxCpuBuilder::default()
+            .shares(512u64)
+            .cpus("0-2;4")
+            .build()
+            .unwrap(),
+    ));
     let err = m.apply(&r).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("linux.resources.cpu.cpus") && text.contains("0-2;4"), "{text}");
+    assert!(
+        text.contains("linux.resources.cpu.cpus") && text.contains("0-2;4"),
+        "{text}"
+    );
     assert_eq!(snapshot(&f.root), before);
 
     // A negative memory limit.
-    r.set_memory(Some(LinuxMemoryBuilder::default().limit(-2i64).build().unwrap()));
+    r.set_memory(Some(
+        LinuxMemoryBuilder::default().limit(-2i64).build().unwrap(),
+    ));
     assert!(matches!(m.apply(&r), Err(CgroupError::Invalid { .. })));
     assert_eq!(snapshot(&f.root), before);
 
@@ -359,7 +443,10 @@ fn v1_validation_errors_leave_every_file_untouched() {
     let before = snapshot(&f.root);
     let err = m.apply(&full_resources()).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("memory.memsw.limit_in_bytes") && text.contains("swap"), "{text}");
+    assert!(
+        text.contains("memory.memsw.limit_in_bytes") && text.contains("swap"),
+        "{text}"
+    );
     assert_eq!(snapshot(&f.root), before);
 
     // A file missing from another controller is caught before the memory writes.
@@ -368,7 +455,10 @@ fn v1_validation_errors_leave_every_file_untouched() {
     let mut r = full_resources();
     r.memory_mut().as_mut().unwrap().set_swap(None);
     let err = m.apply(&r).unwrap_err();
-    assert!(matches!(&err, CgroupError::Unsupported { field, .. } if field == "pids.max"), "{err}");
+    assert!(
+        matches!(&err, CgroupError::Unsupported { field, .. } if field == "pids.max"),
+        "{err}"
+    );
     assert_eq!(snapshot(&f.root), before);
 }
 
@@ -379,14 +469,28 @@ fn v1_hugetlb_goes_to_the_hybrid_unified_mount() {
     let m = f.manager("/coracle/c1");
     m.create().unwrap();
     let r = LinuxResourcesBuilder::default()
-        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default().page_size("2MB").limit(4 << 20i64).build().unwrap()])
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(4 << 20i64)
+            .build()
+            .unwrap()])
         .build()
         .unwrap();
     m.apply(&r).unwrap();
     assert_eq!(f.file("unified", "", "cgroup.subtree_control"), "+hugetlb");
-    assert_eq!(f.file("unified", "coracle", "cgroup.subtree_control"), "+hugetlb");
-    assert_eq!(f.file("unified", "coracle/c1", "cgroup.subtree_control"), "\n", "leaf untouched");
-    assert_eq!(f.file("unified", "coracle/c1", "hugetlb.2MB.max"), "4194304");
+    assert_eq!(
+        f.file("unified", "coracle", "cgroup.subtree_control"),
+        "+hugetlb"
+    );
+    assert_eq!(
+        f.file("unified", "coracle/c1", "cgroup.subtree_control"),
+        "\n",
+        "leaf untouched"
+    );
+    assert_eq!(
+        f.file("unified", "coracle/c1", "hugetlb.2MB.max"),
+        "4194304"
+    );
 }
 
 #[test]
@@ -396,7 +500,17 @@ fn v1_add_task_freeze_and_pids() {
     let m = f.manager("c");
     m.create().unwrap();
     m.add_task(4242).unwrap();
-    for h in ["cpu,cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+    for h in [
+        "cpu,cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+        "systemd",
+        "unified",
+    ] {
         assert_eq!(f.file(h, "c", "cgroup.procs"), "4242", "{h}");
     }
     assert!(matches!(m.add_task(-3), Err(CgroupError::Invalid { .. })));
@@ -419,16 +533,28 @@ fn v1_add_task_freeze_and_pids() {
 fn v1_missing_controller_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::V1 {
-        hierarchies: vec![Hierarchy { mount_point: dir.path().join("pids"), controllers: vec!["pids".into()], unified: false }],
+        hierarchies: vec![Hierarchy {
+            mount_point: dir.path().join("pids"),
+            controllers: vec!["pids".into()],
+            unified: false,
+        }],
     };
     fs::create_dir_all(dir.path().join("pids/c")).unwrap();
     let m = Manager::new(layout, Path::new("c"));
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(1i64 << 20).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(1i64 << 20)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let err = m.apply(&r).unwrap_err().to_string();
-    assert!(err.contains("linux.resources.memory") && err.contains("memory controller"), "{err}");
+    assert!(
+        err.contains("linux.resources.memory") && err.contains("memory controller"),
+        "{err}"
+    );
     assert!(m.freeze().unwrap_err().to_string().contains("freezer"));
 }
 
@@ -436,7 +562,9 @@ fn v1_missing_controller_is_reported() {
 fn v1_remove_all_hierarchies_and_empty_parent() {
     let f = V1Fixture::new();
     // Directories only (cgroupfs lets rmdir ignore the control files; a tempdir does not).
-    let Layout::V1 { hierarchies } = &f.layout else { unreachable!() };
+    let Layout::V1 { hierarchies } = &f.layout else {
+        unreachable!()
+    };
     for h in hierarchies {
         fs::create_dir_all(h.mount_point.join("coracle/a")).unwrap();
         fs::create_dir_all(h.mount_point.join("coracle/b")).unwrap();
@@ -451,7 +579,11 @@ fn v1_remove_all_hierarchies_and_empty_parent() {
     }
     b.remove().unwrap();
     for h in hierarchies {
-        assert!(!h.mount_point.join("coracle").exists(), "{}", h.mount_point.display());
+        assert!(
+            !h.mount_point.join("coracle").exists(),
+            "{}",
+            h.mount_point.display()
+        );
         assert!(h.mount_point.exists());
     }
 }
@@ -470,7 +602,10 @@ impl V2Fixture {
         put(
             &root,
             &[
-                ("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n"),
+                (
+                    "cgroup.controllers",
+                    "cpuset cpu io memory hugetlb pids rdma misc\n",
+                ),
                 ("cgroup.subtree_control", "memory pids\n"),
                 ("cgroup.procs", "1\n"),
             ],
@@ -480,7 +615,10 @@ impl V2Fixture {
 
     /// Levels of `rel`, each offering `offered` (what the parent enabled).
     fn populate(&self, rel: &str, offered: &str) {
-        for dir in fsutil::path_chain(&self.root, Path::new(rel)).iter().skip(1) {
+        for dir in fsutil::path_chain(&self.root, Path::new(rel))
+            .iter()
+            .skip(1)
+        {
             put(
                 dir,
                 &[
@@ -507,7 +645,12 @@ impl V2Fixture {
     }
 
     fn manager(&self, path: &str) -> Manager {
-        Manager::new(Layout::V2 { root: self.root.clone() }, Path::new(path))
+        Manager::new(
+            Layout::V2 {
+                root: self.root.clone(),
+            },
+            Path::new(path),
+        )
     }
 
     fn file(&self, rel: &str, name: &str) -> String {
@@ -522,8 +665,14 @@ fn v2_create_enables_controllers_in_ancestors_only() {
     let m = f.manager("/coracle/c1");
     m.create().unwrap();
     // Root already had memory and pids; hugetlb is offered by the root only.
-    assert_eq!(f.file("", "cgroup.subtree_control"), "+cpuset +cpu +io +hugetlb");
-    assert_eq!(f.file("coracle", "cgroup.subtree_control"), "+cpuset +cpu +io +memory +pids");
+    assert_eq!(
+        f.file("", "cgroup.subtree_control"),
+        "+cpuset +cpu +io +hugetlb"
+    );
+    assert_eq!(
+        f.file("coracle", "cgroup.subtree_control"),
+        "+cpuset +cpu +io +memory +pids"
+    );
     assert_eq!(f.file("coracle/c1", "cgroup.subtree_control"), "");
 }
 
@@ -532,8 +681,16 @@ fn v2_apply_writes_converted_values() {
     let f = V2Fixture::new();
     f.populate("coracle/c1", "cpuset cpu io memory hugetlb pids\n");
     // Simulate an earlier create: everything already enabled, so apply writes only leaf files.
-    fs::write(f.root.join("cgroup.subtree_control"), "cpuset cpu io memory hugetlb pids\n").unwrap();
-    fs::write(f.root.join("coracle/cgroup.subtree_control"), "cpuset cpu io memory hugetlb pids\n").unwrap();
+    fs::write(
+        f.root.join("cgroup.subtree_control"),
+        "cpuset cpu io memory hugetlb pids\n",
+    )
+    .unwrap();
+    fs::write(
+        f.root.join("coracle/cgroup.subtree_control"),
+        "cpuset cpu io memory hugetlb pids\n",
+    )
+    .unwrap();
     let m = f.manager("coracle/c1");
     let mut r = full_resources();
     r.set_hugepage_limits(Some(vec![LinuxHugepageLimitBuilder::default()
@@ -544,7 +701,11 @@ fn v2_apply_writes_converted_values() {
     m.apply(&r).unwrap();
     let c = "coracle/c1";
     assert_eq!(f.file(c, "memory.max"), "104857600");
-    assert_eq!(f.file(c, "memory.swap.max"), "104857600", "swap = (memory+swap) - memory");
+    assert_eq!(
+        f.file(c, "memory.swap.max"),
+        "104857600",
+        "swap = (memory+swap) - memory"
+    );
     assert_eq!(f.file(c, "memory.low"), "52428800");
     assert_eq!(f.file(c, "cpu.weight"), "20", "1 + ((512-2)*9999)/262142");
     assert_eq!(f.file(c, "cpu.max"), "50000 100000");
@@ -555,7 +716,10 @@ fn v2_apply_writes_converted_values() {
     assert_eq!(f.file(c, "io.max"), "8:0 rbps=1048576");
     assert_eq!(f.file(c, "hugetlb.2MB.max"), "max");
     // Device rules are not written anywhere on v2 (warned about instead).
-    assert_eq!(f.file("", "cgroup.subtree_control"), "cpuset cpu io memory hugetlb pids\n");
+    assert_eq!(
+        f.file("", "cgroup.subtree_control"),
+        "cpuset cpu io memory hugetlb pids\n"
+    );
 }
 
 #[test]
@@ -565,15 +729,29 @@ fn v2_apply_enables_what_it_needs_and_uses_bfq() {
     fs::write(f.root.join("c/io.bfq.weight"), "default 100\n").unwrap();
     let m = f.manager("c");
     let r = LinuxResourcesBuilder::default()
-        .cpu(LinuxCpuBuilder::default().period(50_000u64).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .period(50_000u64)
+                .build()
+                .unwrap(),
+        )
         .pids(LinuxPidsBuilder::default().limit(-1i64).build().unwrap())
         .memory(LinuxMemoryBuilder::default().limit(-1i64).build().unwrap())
-        .block_io(LinuxBlockIoBuilder::default().weight(300u16).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(300u16)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     m.apply(&r).unwrap();
     assert_eq!(f.file("", "cgroup.subtree_control"), "+cpu +io");
-    assert_eq!(f.file("c", "cpu.max"), "max 50000", "period alone keeps the quota");
+    assert_eq!(
+        f.file("c", "cpu.max"),
+        "max 50000",
+        "period alone keeps the quota"
+    );
     assert_eq!(f.file("c", "pids.max"), "max");
     assert_eq!(f.file("c", "memory.max"), "max");
     assert_eq!(f.file("c", "memory.swap.max"), "max");
@@ -588,26 +766,45 @@ fn v2_errors_before_any_write() {
     let m = f.manager("c");
     let before = snapshot(&f.root);
     let mut r = full_resources();
-    r.set_pids(Some(LinuxPidsBuilder::default().limit(5i64).build().unwrap()));
-    r.set_cpu(Some(LinuxCpuBuilder::default().quota(10i64).build().unwrap()));
+    r.set_pids(Some(
+        LinuxPidsBuilder::default().limit(5i64).build().unwrap(),
+    ));
+    r.set_cpu(Some(
+        LinuxCpuBuilder::default().quota(10i64).build().unwrap(),
+    ));
     let err = m.apply(&r).unwrap_err().to_string();
-    assert!(err.contains("linux.resources.cpu.quota") && err.contains("10"), "{err}");
+    assert!(
+        err.contains("linux.resources.cpu.quota") && err.contains("10"),
+        "{err}"
+    );
     assert_eq!(snapshot(&f.root), before);
 
     // A controller nobody offers: a clear error, nothing written.
     let r = LinuxResourcesBuilder::default()
-        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default().page_size("2MB").limit(0i64).build().unwrap()])
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(0i64)
+            .build()
+            .unwrap()])
         .build()
         .unwrap();
     fs::write(f.root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
     let before = snapshot(&f.root);
     let err = m.apply(&r).unwrap_err().to_string();
-    assert!(err.contains("hugetlb controller") && err.contains("cgroup.controllers"), "{err}");
+    assert!(
+        err.contains("hugetlb controller") && err.contains("cgroup.controllers"),
+        "{err}"
+    );
     assert_eq!(snapshot(&f.root), before);
 
     // Realtime limits do not exist on v2.
     let r = LinuxResourcesBuilder::default()
-        .cpu(LinuxCpuBuilder::default().realtime_runtime(1000i64).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .realtime_runtime(1000i64)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     assert!(matches!(m.apply(&r), Err(CgroupError::Unsupported { .. })));
@@ -623,11 +820,19 @@ fn v2_freeze_add_task_pids_remove() {
     assert_eq!(f.file("coracle/c1", "cgroup.procs"), "77");
     assert_eq!(m.pids().unwrap(), vec![77]);
     // The kernel would update cgroup.events; the fixture is preset to the outcome.
-    fs::write(f.root.join("coracle/c1/cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+    fs::write(
+        f.root.join("coracle/c1/cgroup.events"),
+        "populated 1\nfrozen 1\n",
+    )
+    .unwrap();
     m.freeze().unwrap();
     assert_eq!(f.file("coracle/c1", "cgroup.freeze"), "1");
     assert!(m.is_frozen().unwrap());
-    fs::write(f.root.join("coracle/c1/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+    fs::write(
+        f.root.join("coracle/c1/cgroup.events"),
+        "populated 1\nfrozen 0\n",
+    )
+    .unwrap();
     m.thaw().unwrap();
     assert_eq!(f.file("coracle/c1", "cgroup.freeze"), "0");
     assert!(!m.is_frozen().unwrap());

@@ -15,7 +15,10 @@ pub struct Write {
 
 impl Write {
     pub fn new(dir: &Path, file: &str, value: impl Into<String>) -> Write {
-        Write { path: dir.join(file), value: value.into() }
+        Write {
+            path: dir.join(file),
+            value: value.into(),
+        }
     }
 }
 
@@ -23,7 +26,11 @@ impl Write {
 pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> CgroupError {
-    CgroupError::Io { op, path: path.to_path_buf(), source }
+    CgroupError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Write `value` with a single write(2) to an existing file (cgroupfs files are
@@ -35,7 +42,8 @@ pub fn write_file(path: &Path, value: &str) -> Result<()> {
         .truncate(true)
         .open(path)
         .map_err(|e| io_err("open", path, e))?;
-    f.write_all(value.as_bytes()).map_err(|e| io_err("write", path, e))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| io_err("write", path, e))?;
     tracing::debug!(path = %path.display(), value, "cgroup write done");
     Ok(())
 }
@@ -50,7 +58,11 @@ pub fn check_targets(writes: &[Write]) -> Result<()> {
         match std::fs::metadata(&w.path) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let file = w.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                let file = w
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 return Err(CgroupError::Unsupported {
                     field: file,
                     reason: format!(
@@ -126,7 +138,9 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| io_err("readdir", dir, e))?;
-        let ft = entry.file_type().map_err(|e| io_err("stat", &entry.path(), e))?;
+        let ft = entry
+            .file_type()
+            .map_err(|e| io_err("stat", &entry.path(), e))?;
         if ft.is_dir() {
             out.push(entry.path());
         }
@@ -178,7 +192,12 @@ pub fn remove_cgroup(root: &Path, rel: &Path) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => tracing::debug!(path = %dir.display(), "cgroup rmdir done"),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EBUSY) | Some(libc::EEXIST)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOTEMPTY) | Some(libc::EBUSY) | Some(libc::EEXIST)
+                ) =>
+            {
                 tracing::debug!(path = %dir.display(), "ancestor still in use; kept");
                 break;
             }
@@ -209,10 +228,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let err = write_file(&d.path().join("memory.max"), "1").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("open") && text.contains("memory.max") && text.contains("No such file"), "{text}");
+        assert!(
+            text.contains("open") && text.contains("memory.max") && text.contains("No such file"),
+            "{text}"
+        );
         std::fs::write(d.path().join("memory.max"), "max\n").unwrap();
         write_file(&d.path().join("memory.max"), "1").unwrap();
-        assert_eq!(std::fs::read_to_string(d.path().join("memory.max")).unwrap(), "1");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("memory.max")).unwrap(),
+            "1"
+        );
     }
 
     #[test]
@@ -237,7 +262,10 @@ mod tests {
         std::fs::create_dir_all(root.join("c/sub")).unwrap();
         std::fs::write(root.join("c/cgroup.procs"), "12\n7\n").unwrap();
         std::fs::write(root.join("c/sub/cgroup.procs"), "30\n").unwrap();
-        assert_eq!(read_pids_recursive(&root.join("c")).unwrap(), vec![7, 12, 30]);
+        assert_eq!(
+            read_pids_recursive(&root.join("c")).unwrap(),
+            vec![7, 12, 30]
+        );
         std::fs::write(root.join("c/cgroup.procs"), "x\n").unwrap();
         assert!(read_pids_recursive(&root.join("c")).is_err());
     }
@@ -246,7 +274,11 @@ mod tests {
     fn chain() {
         assert_eq!(
             path_chain(Path::new("/r"), Path::new("a/b")),
-            vec![PathBuf::from("/r"), PathBuf::from("/r/a"), PathBuf::from("/r/a/b")]
+            vec![
+                PathBuf::from("/r"),
+                PathBuf::from("/r/a"),
+                PathBuf::from("/r/a/b")
+            ]
         );
     }
 }

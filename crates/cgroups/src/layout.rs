@@ -51,7 +51,9 @@ fn unescape(field: &str) -> String {
         if bytes[i] == b'\\' {
             if let Some(oct) = bytes.get(i + 1..i + 4) {
                 if oct.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                    let v = oct.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+                    let v = oct
+                        .iter()
+                        .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
                     if let Ok(v) = u8::try_from(v) {
                         out.push(v);
                         i += 4;
@@ -121,14 +123,22 @@ pub fn parse_mountinfo(text: &str) -> Result<Layout> {
         }
         mounts.push(m);
     }
-    if let Some(v2) = mounts.iter().find(|m| m.unified && m.mount_point == Path::new(DEFAULT_ROOT)) {
-        return Ok(Layout::V2 { root: v2.mount_point.clone() });
+    if let Some(v2) = mounts
+        .iter()
+        .find(|m| m.unified && m.mount_point == Path::new(DEFAULT_ROOT))
+    {
+        return Ok(Layout::V2 {
+            root: v2.mount_point.clone(),
+        });
     }
-    let has_v1_controllers =
-        mounts.iter().any(|m| !m.unified && m.controllers.iter().any(|c| !c.starts_with("name=")));
+    let has_v1_controllers = mounts
+        .iter()
+        .any(|m| !m.unified && m.controllers.iter().any(|c| !c.starts_with("name=")));
     if !has_v1_controllers {
         if let Some(v2) = mounts.iter().find(|m| m.unified) {
-            return Ok(Layout::V2 { root: v2.mount_point.clone() });
+            return Ok(Layout::V2 {
+                root: v2.mount_point.clone(),
+            });
         }
     }
     if mounts.iter().all(|m| m.unified) {
@@ -136,7 +146,11 @@ pub fn parse_mountinfo(text: &str) -> Result<Layout> {
     }
     let hierarchies = mounts
         .into_iter()
-        .map(|m| Hierarchy { mount_point: m.mount_point, controllers: m.controllers, unified: m.unified })
+        .map(|m| Hierarchy {
+            mount_point: m.mount_point,
+            controllers: m.controllers,
+            unified: m.unified,
+        })
         .collect();
     Ok(Layout::V1 { hierarchies })
 }
@@ -197,7 +211,9 @@ mod tests {
     #[test]
     fn hybrid_is_v1_with_unified_listed() {
         let layout = parse_mountinfo(HYBRID).unwrap();
-        let Layout::V1 { hierarchies } = layout else { panic!("{layout:?}") };
+        let Layout::V1 { hierarchies } = layout else {
+            panic!("{layout:?}")
+        };
         assert_eq!(
             hierarchies,
             vec![
@@ -217,29 +233,59 @@ mod tests {
 
     #[test]
     fn pure_v1_comounted_and_deduplicated() {
-        let Layout::V1 { hierarchies } = parse_mountinfo(PURE_V1).unwrap() else { panic!() };
+        let Layout::V1 { hierarchies } = parse_mountinfo(PURE_V1).unwrap() else {
+            panic!()
+        };
         assert_eq!(hierarchies.len(), 11, "{hierarchies:#?}");
-        assert_eq!(hierarchies[0], h("/sys/fs/cgroup/systemd", &["name=systemd"], false));
-        assert_eq!(hierarchies[1], h("/sys/fs/cgroup/cpu,cpuacct", &["cpu", "cpuacct"], false));
+        assert_eq!(
+            hierarchies[0],
+            h("/sys/fs/cgroup/systemd", &["name=systemd"], false)
+        );
+        assert_eq!(
+            hierarchies[1],
+            h("/sys/fs/cgroup/cpu,cpuacct", &["cpu", "cpuacct"], false)
+        );
         assert!(hierarchies[1].has_controller("cpuacct"));
-        assert_eq!(hierarchies[4], h("/sys/fs/cgroup/cpuset", &["cpuset"], false));
+        assert_eq!(
+            hierarchies[4],
+            h("/sys/fs/cgroup/cpuset", &["cpuset"], false)
+        );
         // The second mount of the memory hierarchy (same device 0:32) is dropped.
-        assert_eq!(hierarchies.iter().filter(|h| h.has_controller("memory")).count(), 1);
+        assert_eq!(
+            hierarchies
+                .iter()
+                .filter(|h| h.has_controller("memory"))
+                .count(),
+            1
+        );
         assert!(hierarchies.iter().all(|h| !h.unified));
     }
 
     #[test]
     fn pure_v2() {
-        assert_eq!(parse_mountinfo(PURE_V2).unwrap(), Layout::V2 { root: "/sys/fs/cgroup".into() });
+        assert_eq!(
+            parse_mountinfo(PURE_V2).unwrap(),
+            Layout::V2 {
+                root: "/sys/fs/cgroup".into()
+            }
+        );
     }
 
     #[test]
     fn v2_elsewhere_and_nothing() {
         let text = "26 24 0:24 / /run/cg rw - cgroup2 none rw\n";
-        assert_eq!(parse_mountinfo(text).unwrap(), Layout::V2 { root: "/run/cg".into() });
+        assert_eq!(
+            parse_mountinfo(text).unwrap(),
+            Layout::V2 {
+                root: "/run/cg".into()
+            }
+        );
         let err = parse_mountinfo("22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n").unwrap_err();
         assert!(matches!(err, CgroupError::NoHierarchy));
-        assert!(matches!(parse_mountinfo("").unwrap_err(), CgroupError::NoHierarchy));
+        assert!(matches!(
+            parse_mountinfo("").unwrap_err(),
+            CgroupError::NoHierarchy
+        ));
     }
 
     #[test]

@@ -57,7 +57,11 @@ pub use layout::parse_mountinfo;
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("cgroup: {op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cgroup: invalid value for {field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("cgroup: no usable cgroup hierarchy found in /proc/self/mountinfo")]
@@ -68,14 +72,23 @@ pub enum CgroupError {
     Unsupported { field: String, reason: String },
     /// Freezing or thawing did not settle in time; the last state read is given.
     #[error("cgroup: {op} {path}: state still {state:?} after {waited_ms} ms")]
-    Timeout { op: &'static str, path: PathBuf, state: String, waited_ms: u64 },
+    Timeout {
+        op: &'static str,
+        path: PathBuf,
+        state: String,
+        waited_ms: u64,
+    },
     /// Several independent steps failed (best-effort teardown reports all of them).
     #[error("cgroup: {} errors: {}", .0.len(), join_errors(.0))]
     Multiple(Vec<CgroupError>),
 }
 
 fn join_errors(errors: &[CgroupError]) -> String {
-    errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
@@ -111,8 +124,11 @@ impl Layout {
     /// Read the host's layout from `/proc/self/mountinfo`.
     pub fn detect() -> Result<Layout> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CgroupError::Io { op: "read", path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CgroupError::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
         let layout = parse_mountinfo(&text)?;
         tracing::debug!(?layout, "detected cgroup layout");
         Ok(layout)
@@ -123,7 +139,11 @@ impl Layout {
         match self {
             Layout::V1 { hierarchies } => hierarchies.clone(),
             Layout::V2 { root } => {
-                vec![Hierarchy { mount_point: root.clone(), controllers: vec![], unified: true }]
+                vec![Hierarchy {
+                    mount_point: root.clone(),
+                    controllers: vec![],
+                    unified: true,
+                }]
             }
         }
     }
@@ -140,7 +160,10 @@ impl Manager {
     /// `cgroups_path` is the OCI `linux.cgroupsPath` (absolute, or relative to each
     /// hierarchy root).
     pub fn new(layout: Layout, cgroups_path: &Path) -> Manager {
-        Manager { layout, path: cgroups_path.to_path_buf() }
+        Manager {
+            layout,
+            path: cgroups_path.to_path_buf(),
+        }
     }
     pub fn layout(&self) -> &Layout {
         &self.layout
@@ -158,7 +181,12 @@ impl Manager {
     /// The container's directory in every hierarchy (one entry on v2).
     pub fn directories(&self) -> Result<Vec<PathBuf>> {
         let rel = self.relative_path()?;
-        Ok(self.layout.hierarchies().iter().map(|h| h.mount_point.join(&rel)).collect())
+        Ok(self
+            .layout
+            .hierarchies()
+            .iter()
+            .map(|h| h.mount_point.join(&rel))
+            .collect())
     }
 
     /// Create the cgroup directories (parents included) in every hierarchy.
@@ -200,7 +228,11 @@ impl Manager {
                 reason: format!("{pid}: must be 0 (the caller) or a process id"),
             });
         }
-        let pid = if pid == 0 { std::process::id() as i32 } else { pid };
+        let pid = if pid == 0 {
+            std::process::id() as i32
+        } else {
+            pid
+        };
         for dir in self.directories()? {
             fsutil::write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
@@ -235,7 +267,10 @@ impl Manager {
         match &self.layout {
             Layout::V2 { root } => Ok(Freezer::V2(root.clone())),
             Layout::V1 { hierarchies } => {
-                if let Some(h) = hierarchies.iter().find(|h| !h.unified && h.has_controller("freezer")) {
+                if let Some(h) = hierarchies
+                    .iter()
+                    .find(|h| !h.unified && h.has_controller("freezer"))
+                {
                     Ok(Freezer::V1(h.mount_point.clone()))
                 } else if let Some(h) = hierarchies.iter().find(|h| h.unified) {
                     Ok(Freezer::V2(h.mount_point.clone()))
@@ -257,7 +292,11 @@ impl Manager {
             Layout::V1 { hierarchies } => {
                 let pick = ["pids", "memory"]
                     .iter()
-                    .find_map(|c| hierarchies.iter().find(|h| !h.unified && h.has_controller(c)))
+                    .find_map(|c| {
+                        hierarchies
+                            .iter()
+                            .find(|h| !h.unified && h.has_controller(c))
+                    })
                     .or_else(|| hierarchies.first())
                     .ok_or(CgroupError::NoHierarchy)?;
                 pick.mount_point.join(&rel)
@@ -310,7 +349,10 @@ pub fn relative_cgroup_path(path: &Path) -> Result<PathBuf> {
     if rel.as_os_str().is_empty() {
         return Err(CgroupError::Invalid {
             field: "linux.cgroupsPath".into(),
-            reason: format!("{:?}: names the hierarchy root, not a container cgroup", path.display().to_string()),
+            reason: format!(
+                "{:?}: names the hierarchy root, not a container cgroup",
+                path.display().to_string()
+            ),
         });
     }
     Ok(rel)
@@ -322,9 +364,18 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_cgroup_path(Path::new("/coracle/abc")).unwrap(), PathBuf::from("coracle/abc"));
-        assert_eq!(relative_cgroup_path(Path::new("coracle/abc")).unwrap(), PathBuf::from("coracle/abc"));
-        assert_eq!(relative_cgroup_path(Path::new("./a/./b/")).unwrap(), PathBuf::from("a/b"));
+        assert_eq!(
+            relative_cgroup_path(Path::new("/coracle/abc")).unwrap(),
+            PathBuf::from("coracle/abc")
+        );
+        assert_eq!(
+            relative_cgroup_path(Path::new("coracle/abc")).unwrap(),
+            PathBuf::from("coracle/abc")
+        );
+        assert_eq!(
+            relative_cgroup_path(Path::new("./a/./b/")).unwrap(),
+            PathBuf::from("a/b")
+        );
         for bad in ["/a/../b", "..", "a/..", "/", "", "."] {
             let err = relative_cgroup_path(Path::new(bad)).unwrap_err();
             assert!(matches!(err, CgroupError::Invalid { .. }), "{bad}: {err}");
@@ -333,11 +384,19 @@ mod tests {
 
     #[test]
     fn manager_rejects_dotdot_everywhere() {
-        let m = Manager::new(Layout::V2 { root: "/nonexistent".into() }, Path::new("/x/../y"));
+        let m = Manager::new(
+            Layout::V2 {
+                root: "/nonexistent".into(),
+            },
+            Path::new("/x/../y"),
+        );
         assert!(matches!(m.create(), Err(CgroupError::Invalid { .. })));
         assert!(matches!(m.remove(), Err(CgroupError::Invalid { .. })));
         assert!(matches!(m.pids(), Err(CgroupError::Invalid { .. })));
         assert!(matches!(m.add_task(1), Err(CgroupError::Invalid { .. })));
-        assert!(matches!(m.apply(&LinuxResources::default()), Err(CgroupError::Invalid { .. })));
+        assert!(matches!(
+            m.apply(&LinuxResources::default()),
+            Err(CgroupError::Invalid { .. })
+        ));
     }
 }

@@ -107,7 +107,10 @@ pub struct HugepageLimit {
 }
 
 fn invalid(field: &str, value: impl std::fmt::Display, reason: &str) -> CgroupError {
-    CgroupError::Invalid { field: field.to_string(), reason: format!("{value}: {reason}") }
+    CgroupError::Invalid {
+        field: field.to_string(),
+        reason: format!("{value}: {reason}"),
+    }
 }
 
 /// 0 means "not set" (runc compatible); otherwise -1 or a positive byte count.
@@ -115,7 +118,11 @@ fn memory_value(field: &str, v: Option<i64>) -> Result<Option<i64>> {
     match v {
         None | Some(0) => Ok(None),
         Some(v) if v == -1 || v > 0 => Ok(Some(v)),
-        Some(v) => Err(invalid(field, v, "must be -1 (unlimited) or a positive number of bytes")),
+        Some(v) => Err(invalid(
+            field,
+            v,
+            "must be -1 (unlimited) or a positive number of bytes",
+        )),
     }
 }
 
@@ -147,7 +154,11 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
             }
         }
         if let Some(s) = mem.swappiness().filter(|s| *s > 100) {
-            return Err(invalid("linux.resources.memory.swappiness", s, "must be 0..=100"));
+            return Err(invalid(
+                "linux.resources.memory.swappiness",
+                s,
+                "must be 0..=100",
+            ));
         }
         #[allow(deprecated)]
         if mem.kernel().is_some() || mem.kernel_tcp().is_some() {
@@ -201,7 +212,11 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
             return Err(invalid("linux.resources.cpu.idle", i, "must be 0 or 1"));
         }
         if let Some(r) = cpu.realtime_runtime().filter(|r| *r < -1) {
-            return Err(invalid("linux.resources.cpu.realtimeRuntime", r, "must be -1 or >= 0 µs"));
+            return Err(invalid(
+                "linux.resources.cpu.realtimeRuntime",
+                r,
+                "must be -1 or >= 0 µs",
+            ));
         }
         if let (Some(b), Some(q)) = (cpu.burst(), quota.filter(|q| *q > 0)) {
             if b > q as u64 {
@@ -229,7 +244,11 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
 
     if let Some(pids) = resources.pids() {
         let limit = pids.limit();
-        plan.pids_max = Some(if limit > 0 { limit.to_string() } else { "max".to_string() });
+        plan.pids_max = Some(if limit > 0 {
+            limit.to_string()
+        } else {
+            "max".to_string()
+        });
     }
 
     if let Some(bio) = resources.block_io() {
@@ -237,12 +256,21 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
             if (MIN_BLKIO_WEIGHT..=MAX_BLKIO_WEIGHT).contains(&w) {
                 Ok(w)
             } else {
-                Err(invalid(field, w, &format!("must be {MIN_BLKIO_WEIGHT}..={MAX_BLKIO_WEIGHT}")))
+                Err(invalid(
+                    field,
+                    w,
+                    &format!("must be {MIN_BLKIO_WEIGHT}..={MAX_BLKIO_WEIGHT}"),
+                ))
             }
         };
-        let weight = bio.weight().map(|w| weight_ok("linux.resources.blockIO.weight", w)).transpose()?;
+        let weight = bio
+            .weight()
+            .map(|w| weight_ok("linux.resources.blockIO.weight", w))
+            .transpose()?;
         if bio.leaf_weight().is_some() {
-            tracing::debug!("linux.resources.blockIO.leafWeight is not supported by current kernels; ignored");
+            tracing::debug!(
+                "linux.resources.blockIO.leafWeight is not supported by current kernels; ignored"
+            );
         }
         let mut weight_devices = Vec::new();
         for d in bio.weight_device().iter().flatten() {
@@ -254,18 +282,42 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
         }
         let mut throttles = Vec::new();
         let lists = [
-            (Throttle::ReadBps, "throttleReadBpsDevice", bio.throttle_read_bps_device()),
-            (Throttle::WriteBps, "throttleWriteBpsDevice", bio.throttle_write_bps_device()),
-            (Throttle::ReadIops, "throttleReadIOPSDevice", bio.throttle_read_iops_device()),
-            (Throttle::WriteIops, "throttleWriteIOPSDevice", bio.throttle_write_iops_device()),
+            (
+                Throttle::ReadBps,
+                "throttleReadBpsDevice",
+                bio.throttle_read_bps_device(),
+            ),
+            (
+                Throttle::WriteBps,
+                "throttleWriteBpsDevice",
+                bio.throttle_write_bps_device(),
+            ),
+            (
+                Throttle::ReadIops,
+                "throttleReadIOPSDevice",
+                bio.throttle_read_iops_device(),
+            ),
+            (
+                Throttle::WriteIops,
+                "throttleWriteIOPSDevice",
+                bio.throttle_write_iops_device(),
+            ),
         ];
         for (kind, name, list) in lists {
             for d in list.iter().flatten() {
-                device_numbers(&format!("linux.resources.blockIO.{name}"), d.major(), d.minor())?;
+                device_numbers(
+                    &format!("linux.resources.blockIO.{name}"),
+                    d.major(),
+                    d.minor(),
+                )?;
                 throttles.push((kind, d.major(), d.minor(), d.rate()));
             }
         }
-        plan.blkio = Some(BlkioPlan { weight, weight_devices, throttles });
+        plan.blkio = Some(BlkioPlan {
+            weight,
+            weight_devices,
+            throttles,
+        });
     }
 
     if let Some(devices) = resources.devices() {
@@ -286,7 +338,10 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
             let major = device_number(&format!("{field}.major"), d.major())?;
             let minor = device_number(&format!("{field}.minor"), d.minor())?;
             let access = access_value(&format!("{field}.access"), d.access().as_deref())?;
-            rules.push(DeviceRule { allow: d.allow(), line: format!("{typ} {major}:{minor} {access}") });
+            rules.push(DeviceRule {
+                allow: d.allow(),
+                line: format!("{typ} {major}:{minor} {access}"),
+            });
         }
         plan.devices = Some(rules);
     }
@@ -295,17 +350,30 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
         let field = format!("linux.resources.hugepageLimits[{i}]");
         let size = h.page_size();
         if !valid_page_size(size) {
-            return Err(invalid(&format!("{field}.pageSize"), size, "must look like 2MB, 1GB or 64KB"));
+            return Err(invalid(
+                &format!("{field}.pageSize"),
+                size,
+                "must look like 2MB, 1GB or 64KB",
+            ));
         }
         if h.limit() < -1 {
-            return Err(invalid(&format!("{field}.limit"), h.limit(), "must be -1 (unlimited) or >= 0 bytes"));
+            return Err(invalid(
+                &format!("{field}.limit"),
+                h.limit(),
+                "must be -1 (unlimited) or >= 0 bytes",
+            ));
         }
-        plan.hugepages.push(HugepageLimit { page_size: size.clone(), limit: h.limit() });
+        plan.hugepages.push(HugepageLimit {
+            page_size: size.clone(),
+            limit: h.limit(),
+        });
     }
 
     if let Some(unified) = resources.unified() {
-        let mut entries: Vec<(String, String)> =
-            unified.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut entries: Vec<(String, String)> = unified
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         entries.sort();
         for (k, _) in &entries {
             if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
@@ -327,7 +395,11 @@ pub fn validate(resources: &LinuxResources) -> Result<Plan> {
 
 fn device_numbers(field: &str, major: i64, minor: i64) -> Result<()> {
     if major < 0 || minor < 0 {
-        return Err(invalid(field, format!("{major}:{minor}"), "device numbers must be >= 0"));
+        return Err(invalid(
+            field,
+            format!("{major}:{minor}"),
+            "device numbers must be >= 0",
+        ));
     }
     Ok(())
 }
@@ -350,7 +422,11 @@ fn access_value(field: &str, access: Option<&str>) -> Result<String> {
     let mut seen = String::new();
     for ch in a.chars() {
         if !"rwm".contains(ch) || seen.contains(ch) {
-            return Err(invalid(field, format!("{a:?}"), "must be a combination of r, w and m"));
+            return Err(invalid(
+                field,
+                format!("{a:?}"),
+                "must be a combination of r, w and m",
+            ));
         }
         seen.push(ch);
     }
@@ -366,7 +442,11 @@ fn list_value(field: &str, v: &Option<String>) -> Result<Option<String>> {
         return Ok(None);
     }
     if !is_cpu_list(v) {
-        return Err(invalid(field, format!("{v:?}"), "must be a list of numbers and ranges like 0-2,4"));
+        return Err(invalid(
+            field,
+            format!("{v:?}"),
+            "must be a list of numbers and ranges like 0-2,4",
+        ));
     }
     Ok(Some(v.to_string()))
 }
@@ -382,7 +462,9 @@ pub fn is_cpu_list(s: &str) -> bool {
 fn valid_page_size(s: &str) -> bool {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &s[digits.len()..];
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && matches!(unit, "KB" | "MB" | "GB")
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && matches!(unit, "KB" | "MB" | "GB")
 }
 
 /// runc's conversion of v1 `cpu.shares` (2..=262144) to v2 `cpu.weight` (1..=10000).
@@ -475,11 +557,30 @@ mod tests {
     #[test]
     fn full_plan() {
         let r = LinuxResourcesBuilder::default()
-            .memory(LinuxMemoryBuilder::default().limit(100i64).swap(300i64).reservation(50i64).build().unwrap())
-            .cpu(LinuxCpuBuilder::default().shares(1024u64).quota(50_000i64).period(100_000u64).cpus("0-1").build().unwrap())
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(100i64)
+                    .swap(300i64)
+                    .reservation(50i64)
+                    .build()
+                    .unwrap(),
+            )
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .shares(1024u64)
+                    .quota(50_000i64)
+                    .period(100_000u64)
+                    .cpus("0-1")
+                    .build()
+                    .unwrap(),
+            )
             .pids(LinuxPidsBuilder::default().limit(0i64).build().unwrap())
             .devices(vec![
-                LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap(),
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(false)
+                    .access("rwm")
+                    .build()
+                    .unwrap(),
                 LinuxDeviceCgroupBuilder::default()
                     .allow(true)
                     .typ(LinuxDeviceType::C)
@@ -501,25 +602,48 @@ mod tests {
             .unwrap();
         let plan = validate(&r).unwrap();
         let mem = plan.memory.unwrap();
-        assert_eq!((mem.limit, mem.swap, mem.reservation), (Some(100), Some(300), Some(50)));
+        assert_eq!(
+            (mem.limit, mem.swap, mem.reservation),
+            (Some(100), Some(300), Some(50))
+        );
         let cpu = plan.cpu.unwrap();
-        assert_eq!((cpu.shares, cpu.quota, cpu.period), (Some(1024), Some(50_000), Some(100_000)));
+        assert_eq!(
+            (cpu.shares, cpu.quota, cpu.period),
+            (Some(1024), Some(50_000), Some(100_000))
+        );
         assert_eq!(cpu.cpus.as_deref(), Some("0-1"));
         assert_eq!(plan.pids_max.as_deref(), Some("max"));
-        let lines: Vec<_> = plan.devices.unwrap().into_iter().map(|d| (d.allow, d.line)).collect();
+        let lines: Vec<_> = plan
+            .devices
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.allow, d.line))
+            .collect();
         assert_eq!(
             lines,
-            vec![(false, "a *:* rwm".into()), (true, "c 1:3 rwm".into()), (true, "c 136:* rw".into())]
+            vec![
+                (false, "a *:* rwm".into()),
+                (true, "c 1:3 rwm".into()),
+                (true, "c 136:* rw".into())
+            ]
         );
     }
 
     #[test]
     fn errors_name_field_value_and_reason() {
         let mem = |l: i64| {
-            LinuxResourcesBuilder::default().memory(LinuxMemoryBuilder::default().limit(l).build().unwrap()).build().unwrap()
+            LinuxResourcesBuilder::default()
+                .memory(LinuxMemoryBuilder::default().limit(l).build().unwrap())
+                .build()
+                .unwrap()
         };
         let e = err_text(&mem(-5));
-        assert!(e.contains("linux.resources.memory.limit") && e.contains("-5") && e.contains("positive"), "{e}");
+        assert!(
+            e.contains("linux.resources.memory.limit")
+                && e.contains("-5")
+                && e.contains("positive"),
+            "{e}"
+        );
         assert!(validate(&mem(-1)).is_ok());
 
         let swap_no_limit = LinuxResourcesBuilder::default()
@@ -528,29 +652,51 @@ mod tests {
             .unwrap();
         assert!(err_text(&swap_no_limit).contains("memory.swap"));
         let swap_small = LinuxResourcesBuilder::default()
-            .memory(LinuxMemoryBuilder::default().limit(200i64).swap(100i64).build().unwrap())
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(200i64)
+                    .swap(100i64)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap();
         assert!(err_text(&swap_small).contains(">= the memory limit 200"));
 
-        let cpu = |b: LinuxCpuBuilder| LinuxResourcesBuilder::default().cpu(b.build().unwrap()).build().unwrap();
+        let cpu = |b: LinuxCpuBuilder| {
+            LinuxResourcesBuilder::default()
+                .cpu(b.build().unwrap())
+                .build()
+                .unwrap()
+        };
         let e = err_text(&cpu(LinuxCpuBuilder::default().shares(1u64)));
         assert!(e.contains("cpu.shares") && e.contains("1:"), "{e}");
-        assert!(err_text(&cpu(LinuxCpuBuilder::default().shares(300_000u64))).contains("2..=262144"));
+        assert!(
+            err_text(&cpu(LinuxCpuBuilder::default().shares(300_000u64))).contains("2..=262144")
+        );
         assert!(err_text(&cpu(LinuxCpuBuilder::default().quota(-7i64))).contains("cpu.quota"));
         assert!(err_text(&cpu(LinuxCpuBuilder::default().quota(500i64))).contains("1000"));
         assert!(err_text(&cpu(LinuxCpuBuilder::default().period(10u64))).contains("cpu.period"));
         let e = err_text(&cpu(LinuxCpuBuilder::default().cpus("0-2;4")));
-        assert!(e.contains("cpu.cpus") && e.contains("\"0-2;4\"") && e.contains("0-2,4"), "{e}");
+        assert!(
+            e.contains("cpu.cpus") && e.contains("\"0-2;4\"") && e.contains("0-2,4"),
+            "{e}"
+        );
         assert!(err_text(&cpu(LinuxCpuBuilder::default().mems("zero"))).contains("cpu.mems"));
         assert!(err_text(&cpu(LinuxCpuBuilder::default().idle(3i64))).contains("cpu.idle"));
 
         let dev = |d: LinuxDeviceCgroupBuilder| {
-            LinuxResourcesBuilder::default().devices(vec![d.build().unwrap()]).build().unwrap()
+            LinuxResourcesBuilder::default()
+                .devices(vec![d.build().unwrap()])
+                .build()
+                .unwrap()
         };
         let e = err_text(&dev(LinuxDeviceCgroupBuilder::default().access("rwx")));
         assert!(e.contains("devices[0].access") && e.contains("rwx"), "{e}");
-        assert!(err_text(&dev(LinuxDeviceCgroupBuilder::default().major(-2i64))).contains("devices[0].major"));
+        assert!(
+            err_text(&dev(LinuxDeviceCgroupBuilder::default().major(-2i64)))
+                .contains("devices[0].major")
+        );
 
         let bio = LinuxResourcesBuilder::default()
             .block_io(LinuxBlockIoBuilder::default().weight(5u16).build().unwrap())
@@ -574,7 +720,11 @@ mod tests {
         assert!(err_text(&bio).contains("throttleReadBpsDevice"));
 
         let huge = LinuxResourcesBuilder::default()
-            .hugepage_limits(vec![LinuxHugepageLimitBuilder::default().page_size("2M").limit(1i64).build().unwrap()])
+            .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+                .page_size("2M")
+                .limit(1i64)
+                .build()
+                .unwrap()])
             .build()
             .unwrap();
         assert!(err_text(&huge).contains("hugepageLimits[0].pageSize"));
@@ -590,7 +740,15 @@ mod tests {
     fn zero_means_unset() {
         let r = LinuxResourcesBuilder::default()
             .memory(LinuxMemoryBuilder::default().limit(0i64).build().unwrap())
-            .cpu(LinuxCpuBuilder::default().shares(0u64).quota(0i64).period(0u64).cpus("").build().unwrap())
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .shares(0u64)
+                    .quota(0i64)
+                    .period(0u64)
+                    .cpus("")
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap();
         let plan = validate(&r).unwrap();

@@ -53,7 +53,11 @@ pub fn create(hierarchies: &[Hierarchy], rel: &Path) -> Result<()> {
                     errors.push(e);
                 }
             }
-            return Err(if errors.len() == 1 { errors.remove(0) } else { CgroupError::Multiple(errors) });
+            return Err(if errors.len() == 1 {
+                errors.remove(0)
+            } else {
+                CgroupError::Multiple(errors)
+            });
         }
     }
     Ok(())
@@ -124,7 +128,10 @@ pub fn plan_writes(hierarchies: &[Hierarchy], rel: &Path, plan: &Plan) -> Result
         match (mem.limit, swap) {
             (Some(limit), Some(swap)) => {
                 // memory.limit <= memsw.limit must hold after each write.
-                let current = fsutil::read_file(&memsw)?.trim().parse::<i64>().unwrap_or(i64::MAX);
+                let current = fsutil::read_file(&memsw)?
+                    .trim()
+                    .parse::<i64>()
+                    .unwrap_or(i64::MAX);
                 let current = if current < 0 { i64::MAX } else { current };
                 let new_swap = if swap < 0 { i64::MAX } else { swap };
                 if new_swap > current {
@@ -135,18 +142,28 @@ pub fn plan_writes(hierarchies: &[Hierarchy], rel: &Path, plan: &Plan) -> Result
                     w.push(Write::new(&dir, MEMSW, swap.to_string()));
                 }
             }
-            (Some(limit), None) => w.push(Write::new(&dir, "memory.limit_in_bytes", limit.to_string())),
+            (Some(limit), None) => {
+                w.push(Write::new(&dir, "memory.limit_in_bytes", limit.to_string()))
+            }
             (None, Some(swap)) => w.push(Write::new(&dir, MEMSW, swap.to_string())),
             (None, None) => {}
         }
         if let Some(r) = mem.reservation {
-            w.push(Write::new(&dir, "memory.soft_limit_in_bytes", r.to_string()));
+            w.push(Write::new(
+                &dir,
+                "memory.soft_limit_in_bytes",
+                r.to_string(),
+            ));
         }
         if let Some(s) = mem.swappiness {
             w.push(Write::new(&dir, "memory.swappiness", s.to_string()));
         }
         if let Some(d) = mem.disable_oom_killer {
-            w.push(Write::new(&dir, "memory.oom_control", if d { "1" } else { "0" }));
+            w.push(Write::new(
+                &dir,
+                "memory.oom_control",
+                if d { "1" } else { "0" },
+            ));
         }
     }
 
@@ -220,10 +237,18 @@ pub fn plan_writes(hierarchies: &[Hierarchy], rel: &Path, plan: &Plan) -> Result
                 w.push(Write::new(&dir, weight_file, weight.to_string()));
             }
             for (major, minor, weight) in &bio.weight_devices {
-                w.push(Write::new(&dir, device_file, format!("{major}:{minor} {weight}")));
+                w.push(Write::new(
+                    &dir,
+                    device_file,
+                    format!("{major}:{minor} {weight}"),
+                ));
             }
             for (kind, major, minor, rate) in &bio.throttles {
-                w.push(Write::new(&dir, kind.v1_file(), format!("{major}:{minor} {rate}")));
+                w.push(Write::new(
+                    &dir,
+                    kind.v1_file(),
+                    format!("{major}:{minor} {rate}"),
+                ));
             }
         }
     }
@@ -233,7 +258,11 @@ pub fn plan_writes(hierarchies: &[Hierarchy], rel: &Path, plan: &Plan) -> Result
         // Start from "deny everything", then the spec's rules in order.
         w.push(Write::new(&dir, "devices.deny", "a"));
         for rule in rules {
-            let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+            let file = if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             w.push(Write::new(&dir, file, rule.line.clone()));
         }
     }
@@ -244,18 +273,31 @@ pub fn plan_writes(hierarchies: &[Hierarchy], rel: &Path, plan: &Plan) -> Result
     Ok(w)
 }
 
-fn hugetlb_writes(hierarchies: &[Hierarchy], rel: &Path, limits: &[HugepageLimit]) -> Result<Vec<Write>> {
+fn hugetlb_writes(
+    hierarchies: &[Hierarchy],
+    rel: &Path,
+    limits: &[HugepageLimit],
+) -> Result<Vec<Write>> {
     if let Some(dir) = controller_dir(hierarchies, "hugetlb", rel) {
         return Ok(limits
             .iter()
-            .map(|h| Write::new(&dir, &format!("hugetlb.{}.limit_in_bytes", h.page_size), h.limit.to_string()))
+            .map(|h| {
+                Write::new(
+                    &dir,
+                    &format!("hugetlb.{}.limit_in_bytes", h.page_size),
+                    h.limit.to_string(),
+                )
+            })
             .collect());
     }
     // Hybrid: hugetlb is on the cgroup2 mount (checked in `prepare`).
-    let u = hierarchies.iter().find(|h| h.unified).ok_or_else(|| CgroupError::Unsupported {
-        field: "linux.resources.hugepageLimits".into(),
-        reason: "no hugetlb controller mounted (v1 or cgroup2)".into(),
-    })?;
+    let u = hierarchies
+        .iter()
+        .find(|h| h.unified)
+        .ok_or_else(|| CgroupError::Unsupported {
+            field: "linux.resources.hugepageLimits".into(),
+            reason: "no hugetlb controller mounted (v1 or cgroup2)".into(),
+        })?;
     Ok(v2::hugetlb_writes(&u.mount_point.join(rel), limits))
 }
 
@@ -269,7 +311,7 @@ pub fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
     let mut last = String::new();
     let mut round = 0u32;
     while start.elapsed() < FREEZE_TIMEOUT {
-        if round % 50 == 0 {
+        if round.is_multiple_of(50) {
             fsutil::write_file(&state_file, target)?;
         }
         last = fsutil::read_file(&state_file)?.trim().to_string();

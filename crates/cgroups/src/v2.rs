@@ -37,7 +37,10 @@ pub fn enable_controllers(root: &Path, rel: &Path, wanted: &[&str], strict: bool
                 if strict {
                     return Err(CgroupError::Unsupported {
                         field: format!("{c} controller"),
-                        reason: format!("not offered in {}", dir.join("cgroup.controllers").display()),
+                        reason: format!(
+                            "not offered in {}",
+                            dir.join("cgroup.controllers").display()
+                        ),
                     });
                 }
                 continue;
@@ -66,14 +69,24 @@ fn wanted_controllers(plan: &Plan) -> Vec<&'static str> {
         if cpu.cpus.is_some() || cpu.mems.is_some() {
             out.push("cpuset");
         }
-        if cpu.shares.is_some() || cpu.quota.is_some() || cpu.period.is_some() || cpu.burst.is_some() {
+        if cpu.shares.is_some()
+            || cpu.quota.is_some()
+            || cpu.period.is_some()
+            || cpu.burst.is_some()
+        {
             out.push("cpu");
         }
     }
-    if plan.blkio.as_ref().is_some_and(|b| b.weight.is_some() || !b.weight_devices.is_empty() || !b.throttles.is_empty()) {
+    if plan.blkio.as_ref().is_some_and(|b| {
+        b.weight.is_some() || !b.weight_devices.is_empty() || !b.throttles.is_empty()
+    }) {
         out.push("io");
     }
-    if plan.memory.as_ref().is_some_and(|m| m.limit.is_some() || m.swap.is_some() || m.reservation.is_some()) {
+    if plan
+        .memory
+        .as_ref()
+        .is_some_and(|m| m.limit.is_some() || m.swap.is_some() || m.reservation.is_some())
+    {
         out.push("memory");
     }
     if !plan.hugepages.is_empty() {
@@ -84,7 +97,11 @@ fn wanted_controllers(plan: &Plan) -> Vec<&'static str> {
     }
     for (key, _) in &plan.unified {
         let prefix = key.split('.').next().unwrap_or("");
-        if let Some(c) = MANAGED_CONTROLLERS.iter().chain(["misc", "rdma"].iter()).find(|c| **c == prefix) {
+        if let Some(c) = MANAGED_CONTROLLERS
+            .iter()
+            .chain(["misc", "rdma"].iter())
+            .find(|c| **c == prefix)
+        {
             if !out.contains(c) {
                 out.push(c);
             }
@@ -109,7 +126,13 @@ pub fn prepare(root: &Path, rel: &Path, plan: &Plan) -> Result<()> {
 pub fn hugetlb_writes(dir: &Path, limits: &[HugepageLimit]) -> Vec<Write> {
     limits
         .iter()
-        .map(|h| Write::new(dir, &format!("hugetlb.{}.max", h.page_size), resources::v2_bytes(h.limit)))
+        .map(|h| {
+            Write::new(
+                dir,
+                &format!("hugetlb.{}.max", h.page_size),
+                resources::v2_bytes(h.limit),
+            )
+        })
         .collect()
 }
 
@@ -128,7 +151,10 @@ pub fn plan_writes(root: &Path, rel: &Path, plan: &Plan) -> Result<Vec<Write>> {
                 if mem.swap.is_some() {
                     return Err(CgroupError::Unsupported {
                         field: "linux.resources.memory.swap".into(),
-                        reason: format!("{} does not exist: swap accounting is off", file.display()),
+                        reason: format!(
+                            "{} does not exist: swap accounting is off",
+                            file.display()
+                        ),
                     });
                 }
             } else {
@@ -145,16 +171,30 @@ pub fn plan_writes(root: &Path, rel: &Path, plan: &Plan) -> Result<Vec<Write>> {
 
     if let Some(cpu) = &plan.cpu {
         if let Some(s) = cpu.shares {
-            w.push(Write::new(&dir, "cpu.weight", resources::shares_to_weight(s).to_string()));
+            w.push(Write::new(
+                &dir,
+                "cpu.weight",
+                resources::shares_to_weight(s).to_string(),
+            ));
         }
-        let quota = cpu.quota.map(|q| if q < 0 { "max".to_string() } else { q.to_string() });
+        let quota = cpu.quota.map(|q| {
+            if q < 0 {
+                "max".to_string()
+            } else {
+                q.to_string()
+            }
+        });
         match (quota, cpu.period) {
             (Some(q), Some(p)) => w.push(Write::new(&dir, "cpu.max", format!("{q} {p}"))),
             // The kernel keeps the current period when only the quota is written.
             (Some(q), None) => w.push(Write::new(&dir, "cpu.max", q)),
             (None, Some(p)) => {
                 let current = fsutil::read_file(&dir.join("cpu.max"))?;
-                let q = current.split_whitespace().next().unwrap_or("max").to_string();
+                let q = current
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("max")
+                    .to_string();
                 w.push(Write::new(&dir, "cpu.max", format!("{q} {p}")));
             }
             (None, None) => {}
@@ -184,20 +224,40 @@ pub fn plan_writes(root: &Path, rel: &Path, plan: &Plan) -> Result<Vec<Write>> {
             if bfq {
                 w.push(Write::new(&dir, "io.bfq.weight", weight.to_string()));
             } else {
-                w.push(Write::new(&dir, "io.weight", resources::blkio_weight_to_io_weight(weight).to_string()));
+                w.push(Write::new(
+                    &dir,
+                    "io.weight",
+                    resources::blkio_weight_to_io_weight(weight).to_string(),
+                ));
             }
         }
         for (major, minor, weight) in &bio.weight_devices {
             if bfq {
-                w.push(Write::new(&dir, "io.bfq.weight", format!("{major}:{minor} {weight}")));
+                w.push(Write::new(
+                    &dir,
+                    "io.bfq.weight",
+                    format!("{major}:{minor} {weight}"),
+                ));
             } else {
                 let v = resources::blkio_weight_to_io_weight(*weight);
-                w.push(Write::new(&dir, "io.weight", format!("{major}:{minor} {v}")));
+                w.push(Write::new(
+                    &dir,
+                    "io.weight",
+                    format!("{major}:{minor} {v}"),
+                ));
             }
         }
         for (kind, major, minor, rate) in &bio.throttles {
-            let rate = if *rate == 0 { "max".to_string() } else { rate.to_string() };
-            w.push(Write::new(&dir, "io.max", format!("{major}:{minor} {}={rate}", kind.v2_key())));
+            let rate = if *rate == 0 {
+                "max".to_string()
+            } else {
+                rate.to_string()
+            };
+            w.push(Write::new(
+                &dir,
+                "io.max",
+                format!("{major}:{minor} {}={rate}", kind.v2_key()),
+            ));
         }
     }
 
