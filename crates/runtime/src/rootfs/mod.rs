@@ -36,6 +36,8 @@ pub mod options;
 mod pivot;
 pub mod resolve;
 #[cfg(test)]
+mod root_tests;
+#[cfg(test)]
 mod tests;
 
 pub use console::{setup_console, setup_console_in};
