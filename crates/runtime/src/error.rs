@@ -30,7 +30,11 @@ pub enum RuntimeError {
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("container {id}: {reason}")]
     Container { id: String, reason: String },
     /// A failure reported by the container's init or intermediate process.
@@ -38,16 +42,26 @@ pub enum RuntimeError {
     Init(String),
     /// The first error, and the errors of the clean-up that followed it.
     #[error("{first}; clean-up also failed: {}", cleanup.join("; "))]
-    WithCleanup { first: Box<RuntimeError>, cleanup: Vec<String> },
+    WithCleanup {
+        first: Box<RuntimeError>,
+        cleanup: Vec<String>,
+    },
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
 impl RuntimeError {
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RuntimeError::Io { op, path: path.into(), source }
+        RuntimeError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
     pub fn container(id: &str, reason: impl Into<String>) -> Self {
-        RuntimeError::Container { id: id.to_string(), reason: reason.into() }
+        RuntimeError::Container {
+            id: id.to_string(),
+            reason: reason.into(),
+        }
     }
 }

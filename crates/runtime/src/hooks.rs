@@ -14,7 +14,11 @@ use oci_spec::runtime::Hook;
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{kind} hook {path}: {reason}")]
-    Failed { kind: &'static str, path: String, reason: String },
+    Failed {
+        kind: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 /// Run `hooks` of kind `kind` in order, each with `state` on stdin.
@@ -28,7 +32,11 @@ pub fn run(kind: &'static str, hooks: &[Hook], state: &serde_json::Value) -> Res
 
 fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
-    let fail = |reason: String| HookError::Failed { kind, path: path.clone(), reason };
+    let fail = |reason: String| HookError::Failed {
+        kind,
+        path: path.clone(),
+        reason,
+    };
     tracing::debug!(kind, path, "running hook");
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args() {
@@ -42,13 +50,19 @@ fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot execute: {e}")))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot execute: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin closes the pipe: EPIPE is not a failure.
         let _ = stdin.write_all(state);
     }
-    let deadline = hook.timeout().map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = hook
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         match child.try_wait() {
@@ -60,7 +74,10 @@ fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
             // Only our own child, by pid.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", hook.timeout().unwrap_or(0))));
+            return Err(fail(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
@@ -92,7 +109,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let script = format!("cat > {0}; echo \" $GREETING\" >> {0}", out.display());
-        run("prestart", &[sh(&script, None)], &serde_json::json!({"id": "c1"})).unwrap();
+        run(
+            "prestart",
+            &[sh(&script, None)],
+            &serde_json::json!({"id": "c1"}),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(out).unwrap();
         assert!(text.starts_with("{\"id\":\"c1\"}"), "{text}");
         assert!(text.contains(" hi"), "{text}");
@@ -100,14 +122,27 @@ mod tests {
 
     #[test]
     fn failing_hook_names_kind_path_and_status() {
-        let e = run("createRuntime", &[sh("exit 3", None)], &serde_json::json!({})).unwrap_err();
+        let e = run(
+            "createRuntime",
+            &[sh("exit 3", None)],
+            &serde_json::json!({}),
+        )
+        .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("createRuntime hook /bin/sh") && msg.contains('3'), "{msg}");
+        assert!(
+            msg.contains("createRuntime hook /bin/sh") && msg.contains('3'),
+            "{msg}"
+        );
     }
 
     #[test]
     fn hook_timeout_kills_it() {
-        let e = run("poststart", &[sh("sleep 5", Some(1))], &serde_json::json!({})).unwrap_err();
+        let e = run(
+            "poststart",
+            &[sh("sleep 5", Some(1))],
+            &serde_json::json!({}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("timed out"), "{e}");
     }
 }

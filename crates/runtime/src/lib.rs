@@ -16,6 +16,7 @@ pub use oci_spec;
 
 pub mod capabilities;
 pub mod container;
+pub mod devices;
 pub mod error;
 pub mod hooks;
 pub mod namespaces;

@@ -133,7 +133,11 @@ mod tests {
         let order: Vec<_> = plan.join.iter().map(|(t, _)| *t).collect();
         assert_eq!(
             order,
-            vec![LinuxNamespaceType::User, LinuxNamespaceType::Network, LinuxNamespaceType::Mount]
+            vec![
+                LinuxNamespaceType::User,
+                LinuxNamespaceType::Network,
+                LinuxNamespaceType::Mount
+            ]
         );
         assert_eq!(plan.create, vec![LinuxNamespaceType::Pid]);
         assert_eq!(plan.unshare_flags(), CloneFlags::CLONE_NEWPID);

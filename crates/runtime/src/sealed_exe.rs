@@ -18,7 +18,8 @@ use nix::errno::Errno;
 
 use crate::sys::raw;
 
-const SEALS: libc::c_int = raw::F_SEAL_SEAL | raw::F_SEAL_SHRINK | raw::F_SEAL_GROW | raw::F_SEAL_WRITE;
+const SEALS: libc::c_int =
+    raw::F_SEAL_SEAL | raw::F_SEAL_SHRINK | raw::F_SEAL_GROW | raw::F_SEAL_WRITE;
 
 /// True if this process already runs from a sealed copy.
 pub fn is_sealed() -> bool {
@@ -36,7 +37,8 @@ pub fn ensure_sealed() -> Result<(), String> {
     }
     let err = |what: &str, e: &dyn std::fmt::Display| format!("sealed re-exec: {what}: {e}");
     let mut exe = File::open("/proc/self/exe").map_err(|e| err("open /proc/self/exe", &e))?;
-    let memfd = raw::memfd_create_sealable("coracle-runtime").map_err(|e| err("memfd_create", &e))?;
+    let memfd =
+        raw::memfd_create_sealable("coracle-runtime").map_err(|e| err("memfd_create", &e))?;
     let mut copy = File::from(memfd);
     // std::io::copy uses copy_file_range/sendfile: the copy stays in the kernel.
     std::io::copy(&mut exe, &mut copy).map_err(|e| err("copy /proc/self/exe", &e))?;

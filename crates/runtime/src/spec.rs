@@ -12,11 +12,21 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid JSON: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path}: {field}: {reason}")]
-    Invalid { path: PathBuf, field: String, reason: String },
+    Invalid {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
 }
 
 /// A loaded, validated bundle.
@@ -32,19 +42,35 @@ pub struct Bundle {
 impl Bundle {
     /// Load `<dir>/config.json` and validate it for `create`.
     pub fn load(dir: &Path) -> Result<Bundle, SpecError> {
-        let dir = std::path::absolute(dir)
-            .map_err(|source| SpecError::Read { path: dir.to_path_buf(), source })?;
+        let dir = std::path::absolute(dir).map_err(|source| SpecError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("config.json");
-        let text = std::fs::read(&path)
-            .map_err(|source| SpecError::Read { path: path.clone(), source })?;
-        let spec: Spec = serde_json::from_slice(&text)
-            .map_err(|source| SpecError::Parse { path: path.clone(), source })?;
+        let text = std::fs::read(&path).map_err(|source| SpecError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let spec: Spec = serde_json::from_slice(&text).map_err(|source| SpecError::Parse {
+            path: path.clone(),
+            source,
+        })?;
         validate(&spec, &path)?;
         let root = spec.root().as_ref().expect("validated").path();
-        let rootfs = if root.is_absolute() { root.clone() } else { dir.join(root) };
+        let rootfs = if root.is_absolute() {
+            root.clone()
+        } else {
+            dir.join(root)
+        };
         let rootfs = match std::fs::canonicalize(&rootfs) {
             Ok(p) if p.is_dir() => p,
-            Ok(p) => return Err(invalid(&path, "root.path", format!("{} is not a directory", p.display()))),
+            Ok(p) => {
+                return Err(invalid(
+                    &path,
+                    "root.path",
+                    format!("{} is not a directory", p.display()),
+                ))
+            }
             Err(e) => {
                 return Err(invalid(
                     &path,
@@ -58,36 +84,68 @@ impl Bundle {
 }
 
 fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> SpecError {
-    SpecError::Invalid { path: path.to_path_buf(), field: field.into(), reason: reason.into() }
+    SpecError::Invalid {
+        path: path.to_path_buf(),
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Checks that need no file system access (the rootfs is checked by [`Bundle::load`]).
 pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
     let version = spec.version();
     if !version.starts_with("1.") {
-        return Err(invalid(path, "ociVersion", format!("unsupported version {version:?} (need 1.x)")));
+        return Err(invalid(
+            path,
+            "ociVersion",
+            format!("unsupported version {version:?} (need 1.x)"),
+        ));
     }
     if spec.root().is_none() {
         return Err(invalid(path, "root", "missing"));
     }
-    let process = spec.process().as_ref().ok_or_else(|| invalid(path, "process", "missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid(path, "process", "missing"))?;
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err(invalid(path, "process.args", "missing or empty: nothing to run")),
+        _ => {
+            return Err(invalid(
+                path,
+                "process.args",
+                "missing or empty: nothing to run",
+            ))
+        }
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid(path, "process.cwd", format!("{:?} is not absolute", process.cwd())));
+        return Err(invalid(
+            path,
+            "process.cwd",
+            format!("{:?} is not absolute", process.cwd()),
+        ));
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let d = m.destination();
         if !d.is_absolute() {
-            return Err(invalid(path, format!("mounts[{i}].destination"), format!("{d:?} is not absolute")));
+            return Err(invalid(
+                path,
+                format!("mounts[{i}].destination"),
+                format!("{d:?} is not absolute"),
+            ));
         }
         if d.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(invalid(path, format!("mounts[{i}].destination"), format!("{d:?} contains '..'")));
+            return Err(invalid(
+                path,
+                format!("mounts[{i}].destination"),
+                format!("{d:?} contains '..'"),
+            ));
         }
     }
-    let linux = spec.linux().as_ref().ok_or_else(|| invalid(path, "linux", "missing"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid(path, "linux", "missing"))?;
     let mut seen = HashSet::new();
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     for (i, ns) in namespaces.iter().enumerate() {
@@ -95,37 +153,73 @@ pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
             return Err(invalid(
                 path,
                 format!("linux.namespaces[{i}]"),
-                format!("namespace type {} listed twice", crate::namespaces::proc_name(ns.typ())),
+                format!(
+                    "namespace type {} listed twice",
+                    crate::namespaces::proc_name(ns.typ())
+                ),
             ));
         }
         if ns.typ() == LinuxNamespaceType::Time {
-            return Err(invalid(path, format!("linux.namespaces[{i}]"), "time namespaces are not supported"));
+            return Err(invalid(
+                path,
+                format!("linux.namespaces[{i}]"),
+                "time namespaces are not supported",
+            ));
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(invalid(path, format!("linux.namespaces[{i}].path"), format!("{p:?} is not absolute")));
+                return Err(invalid(
+                    path,
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{p:?} is not absolute"),
+                ));
             }
         }
     }
     let has = |t: LinuxNamespaceType| namespaces.iter().any(|ns| ns.typ() == t);
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
-    let new_userns = namespaces.iter().any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    let new_userns = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
     if maps && !has(LinuxNamespaceType::User) {
-        return Err(invalid(path, "linux.uidMappings", "id mappings given without a user namespace"));
+        return Err(invalid(
+            path,
+            "linux.uidMappings",
+            "id mappings given without a user namespace",
+        ));
     }
     if new_userns && !maps {
-        return Err(invalid(path, "linux.uidMappings", "a new user namespace needs uidMappings and gidMappings"));
+        return Err(invalid(
+            path,
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        ));
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err(invalid(path, "hostname", "setting a hostname needs a uts namespace"));
+        return Err(invalid(
+            path,
+            "hostname",
+            "setting a hostname needs a uts namespace",
+        ));
     }
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err(invalid(path, "domainname", "setting a domainname needs a uts namespace"));
+        return Err(invalid(
+            path,
+            "domainname",
+            "setting a domainname needs a uts namespace",
+        ));
     }
     if let Some(cg) = linux.cgroups_path() {
-        if cg.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(invalid(path, "linux.cgroupsPath", format!("{cg:?} contains '..'")));
+        if cg
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(invalid(
+                path,
+                "linux.cgroupsPath",
+                format!("{cg:?} contains '..'"),
+            ));
         }
     }
     if let Some(hooks) = spec.hooks() {
@@ -140,10 +234,18 @@ pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
         for (kind, list) in all {
             for (i, h) in list.iter().flatten().enumerate() {
                 if !h.path().is_absolute() {
-                    return Err(invalid(path, format!("hooks.{kind}[{i}].path"), format!("{:?} is not absolute", h.path())));
+                    return Err(invalid(
+                        path,
+                        format!("hooks.{kind}[{i}].path"),
+                        format!("{:?} is not absolute", h.path()),
+                    ));
                 }
                 if h.timeout().is_some_and(|t| t <= 0) {
-                    return Err(invalid(path, format!("hooks.{kind}[{i}].timeout"), "must be positive"));
+                    return Err(invalid(
+                        path,
+                        format!("hooks.{kind}[{i}].timeout"),
+                        "must be positive",
+                    ));
                 }
             }
         }
@@ -155,7 +257,8 @@ pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
     }
     if let Some(seccomp) = linux.seccomp() {
         // Compile once here so a malformed profile is refused before anything exists.
-        crate::seccomp::compile(seccomp).map_err(|e| invalid(path, "linux.seccomp", e.to_string()))?;
+        crate::seccomp::compile(seccomp)
+            .map_err(|e| invalid(path, "linux.seccomp", e.to_string()))?;
     }
     Ok(())
 }
@@ -173,7 +276,9 @@ mod tests {
     }
 
     fn err(spec: &Spec) -> String {
-        validate(spec, Path::new("config.json")).unwrap_err().to_string()
+        validate(spec, Path::new("config.json"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -206,7 +311,8 @@ mod tests {
     #[test]
     fn relative_mount_destination_is_refused() {
         let s = spec_json(|v| {
-            v["mounts"] = serde_json::json!([{"destination": "proc", "type": "proc", "source": "proc"}])
+            v["mounts"] =
+                serde_json::json!([{"destination": "proc", "type": "proc", "source": "proc"}])
         });
         assert!(err(&s).contains("mounts[0].destination"), "{}", err(&s));
     }

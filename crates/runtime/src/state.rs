@@ -28,15 +28,30 @@ pub enum StateError {
     #[error("invalid container id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: corrupt state: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("container {id} is {status}: cannot {op}")]
-    WrongStatus { id: String, status: Status, op: &'static str },
+    WrongStatus {
+        id: String,
+        status: Status,
+        op: &'static str,
+    },
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io { op, path: path.to_path_buf(), source }
+    move |source| StateError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +161,11 @@ impl ContainerState {
             Status::Stopped
         } else if dir.join(EXEC_FIFO).exists() {
             Status::Created
-        } else if self.cgroup().and_then(|cg| cg.is_frozen().ok()).unwrap_or(false) {
+        } else if self
+            .cgroup()
+            .and_then(|cg| cg.is_frozen().ok())
+            .unwrap_or(false)
+        {
             Status::Paused
         } else {
             Status::Running
@@ -163,7 +182,11 @@ impl ContainerState {
         if ok {
             Ok(())
         } else {
-            Err(StateError::WrongStatus { id: self.id.clone(), status: self.status, op })
+            Err(StateError::WrongStatus {
+                id: self.id.clone(),
+                status: self.status,
+                op,
+            })
         }
     }
 }
@@ -185,7 +208,12 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 
 /// Check that `id` can be used as a directory name and a cgroup leaf.
 pub fn validate_id(id: &str) -> Result<(), StateError> {
-    let bad = |reason| Err(StateError::InvalidId { id: id.to_string(), reason });
+    let bad = |reason| {
+        Err(StateError::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
     if id.is_empty() {
         return bad("empty");
     }
@@ -195,7 +223,10 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id == "." || id == ".." {
         return bad("'.' and '..' are not ids");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+    {
         return bad("only letters, digits and _ + - . are allowed");
     }
     Ok(())
@@ -211,7 +242,10 @@ pub struct StateDir {
 impl StateDir {
     pub fn new(root: &Path, id: &str) -> Result<StateDir, StateError> {
         validate_id(id)?;
-        Ok(StateDir { dir: root.join(id), id: id.to_string() })
+        Ok(StateDir {
+            dir: root.join(id),
+            id: id.to_string(),
+        })
     }
 
     /// Reserve the id: mkdir is atomic, so two `create`s of one id cannot both win.
@@ -232,7 +266,10 @@ impl StateDir {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StateError::NotFound { id: self.id.clone(), path })
+                return Err(StateError::NotFound {
+                    id: self.id.clone(),
+                    path,
+                })
             }
             Err(e) => return Err(io("read", &path)(e)),
         };
@@ -280,8 +317,12 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>, StateError> {
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
-        let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
-        let Ok(dir) = StateDir::new(root, &id) else { continue };
+        let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let Ok(dir) = StateDir::new(root, &id) else {
+            continue;
+        };
         if let Ok(st) = dir.load_live() {
             out.push(st);
         }
@@ -328,7 +369,7 @@ mod tests {
     fn rfc3339_formats_known_instants() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_795_920_245, 0), "2026-11-28T02:44:05.000000000Z");
+        assert_eq!(rfc3339(1_795_920_245, 0), "2026-11-29T02:44:05.000000000Z");
     }
 
     #[test]

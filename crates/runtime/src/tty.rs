@@ -33,7 +33,10 @@ pub fn open_pty() -> Result<Pty, SyscallError> {
     unlockpt(&master).map_err(|e| SyscallError::new("unlockpt", "/dev/ptmx", e))?;
     let name = ptsname_r(&master).map_err(|e| SyscallError::new("ptsname", "/dev/ptmx", e))?;
     let fd: OwnedFd = raw::owned_fd(std::os::fd::IntoRawFd::into_raw_fd(master));
-    Ok(Pty { master: fd, slave_path: PathBuf::from(name) })
+    Ok(Pty {
+        master: fd,
+        slave_path: PathBuf::from(name),
+    })
 }
 
 /// Make the pty slave at `path` the caller's controlling terminal and stdio.
@@ -43,7 +46,8 @@ pub fn become_controlling(path: &std::path::Path) -> Result<(), SyscallError> {
         .map(raw::owned_fd)
         .map_err(|e| SyscallError::new("open", path, e))?;
     for target in 0..=2 {
-        nix::unistd::dup2(fd.as_raw_fd(), target).map_err(|e| SyscallError::new("dup2", path, e))?;
+        nix::unistd::dup2(fd.as_raw_fd(), target)
+            .map_err(|e| SyscallError::new("dup2", path, e))?;
     }
     raw::set_controlling_tty(0).map_err(|e| SyscallError::new("ioctl(TIOCSCTTY)", path, e))
 }
@@ -63,14 +67,26 @@ pub fn recv_master(sock: BorrowedFd<'_>) -> Result<OwnedFd, SyscallError> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| SyscallError::new("recvmsg", "console-socket", e))?;
-    for c in msg.cmsgs().map_err(|e| SyscallError::new("recvmsg", "console-socket", e))? {
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| SyscallError::new("recvmsg", "console-socket", e))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| SyscallError::new("recvmsg", "console-socket", e))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 return Ok(raw::owned_fd(*fd));
             }
         }
     }
-    Err(SyscallError::new("recvmsg", "console-socket", nix::errno::Errno::EBADMSG))
+    Err(SyscallError::new(
+        "recvmsg",
+        "console-socket",
+        nix::errno::Errno::EBADMSG,
+    ))
 }

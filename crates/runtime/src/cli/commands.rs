@@ -68,14 +68,19 @@ pub fn run(cli: &Cli) -> Result<i32> {
             container::start(root, id)?;
             Ok(0)
         }
-        Command::Run { create, detach, keep } => run_container(root, create, *detach, *keep),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run_container(root, create, *detach, *keep),
         Command::State { id } => {
             let c = Container::load(root, id)?;
             println!("{}", serde_json::to_string_pretty(&c.state.public_json())?);
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
-            let sig = container::parse_signal(signal.as_deref().unwrap_or("TERM")).map_err(|e| anyhow!(e))?;
+            let sig = container::parse_signal(signal.as_deref().unwrap_or("TERM"))
+                .map_err(|e| anyhow!(e))?;
             container::kill(root, id, sig, *all)?;
             Ok(0)
         }
@@ -89,7 +94,11 @@ pub fn run(cli: &Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
-        Command::Ps { format, id, ps_args } => ps(root, id, format, ps_args),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(root, id, format, ps_args),
         Command::Pause { id } => {
             container::pause(root, id)?;
             Ok(0)
@@ -102,7 +111,11 @@ pub fn run(cli: &Cli) -> Result<i32> {
     }
 }
 
-fn create_options<'a>(root: &'a Path, args: &'a CreateArgs, console: Option<OwnedFd>) -> CreateOptions<'a> {
+fn create_options<'a>(
+    root: &'a Path,
+    args: &'a CreateArgs,
+    console: Option<OwnedFd>,
+) -> CreateOptions<'a> {
     CreateOptions {
         root,
         id: &args.id,
@@ -118,7 +131,8 @@ fn console_socket(path: Option<&Path>) -> Result<Option<OwnedFd>> {
     match path {
         None => Ok(None),
         Some(p) => {
-            let s = UnixStream::connect(p).with_context(|| format!("connect --console-socket {}", p.display()))?;
+            let s = UnixStream::connect(p)
+                .with_context(|| format!("connect --console-socket {}", p.display()))?;
             Ok(Some(OwnedFd::from(s)))
         }
     }
@@ -143,7 +157,9 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> Re
     let mut proxy: Option<UnixStream> = None;
     let console = match (&args.console_socket, terminal, detach) {
         (Some(p), _, _) => console_socket(Some(p))?,
-        (None, true, true) => bail!("cannot allocate a terminal for a detached container without --console-socket"),
+        (None, true, true) => {
+            bail!("cannot allocate a terminal for a detached container without --console-socket")
+        }
         (None, true, false) => {
             let (theirs, ours) = own_console()?;
             proxy = Some(ours);
@@ -153,7 +169,9 @@ fn run_container(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> Re
     };
     let c = container::create(create_options(root, args, console))?;
     let master = match &proxy {
-        Some(sock) => Some(coracle_runtime::tty::recv_master(std::os::fd::AsFd::as_fd(sock))?),
+        Some(sock) => Some(coracle_runtime::tty::recv_master(
+            std::os::fd::AsFd::as_fd(sock),
+        )?),
         None => None,
     };
     if let Err(e) = container::start(root, &args.id) {
@@ -178,7 +196,9 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     let mut proxy = None;
     let console = match (&args.console_socket, terminal, args.detach) {
         (Some(p), _, _) => console_socket(Some(p))?,
-        (None, true, true) => bail!("cannot allocate a terminal for a detached process without --console-socket"),
+        (None, true, true) => {
+            bail!("cannot allocate a terminal for a detached process without --console-socket")
+        }
         (None, true, false) => {
             let (theirs, ours) = own_console()?;
             proxy = Some(ours);
@@ -198,7 +218,9 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
         return Ok(0);
     }
     let master = match &proxy {
-        Some(sock) => Some(coracle_runtime::tty::recv_master(std::os::fd::AsFd::as_fd(sock))?),
+        Some(sock) => Some(coracle_runtime::tty::recv_master(
+            std::os::fd::AsFd::as_fd(sock),
+        )?),
         None => None,
     };
     wait_forwarding(pid, master).map_err(|e| anyhow!(e))
@@ -208,8 +230,10 @@ fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
 /// command and flags applied (as runc does).
 fn exec_process(c: &Container, args: &ExecArgs) -> Result<Process> {
     if let Some(path) = &args.process {
-        let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
-        let p: Process = serde_json::from_slice(&text).with_context(|| format!("{}: invalid process JSON", path.display()))?;
+        let text =
+            std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
+        let p: Process = serde_json::from_slice(&text)
+            .with_context(|| format!("{}: invalid process JSON", path.display()))?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("{}: process.args is empty", path.display());
         }
@@ -239,7 +263,9 @@ fn exec_process(c: &Container, args: &ExecArgs) -> Result<Process> {
             Some((a, b)) => (a.parse::<u32>(), b.parse::<u32>()),
             None => (u.parse::<u32>(), Ok(0)),
         };
-        let (Ok(uid), Ok(gid)) = (uid, gid) else { bail!("--user {u:?}: expected UID[:GID] (numbers)") };
+        let (Ok(uid), Ok(gid)) = (uid, gid) else {
+            bail!("--user {u:?}: expected UID[:GID] (numbers)")
+        };
         user = UserBuilder::default().uid(uid).gid(gid).build()?;
     }
     if !args.additional_gids.is_empty() {
@@ -251,7 +277,11 @@ fn exec_process(c: &Container, args: &ExecArgs) -> Result<Process> {
             .to_ascii_uppercase()
             .parse()
             .map_err(|_| anyhow!("--cap {name:?}: unknown capability"))?;
-        for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone()] {
+        for set in [
+            caps.bounding().clone(),
+            caps.effective().clone(),
+            caps.permitted().clone(),
+        ] {
             let _ = set;
         }
         let add = |s: &Option<coracle_runtime::oci_spec::runtime::Capabilities>| {
@@ -274,10 +304,18 @@ fn exec_process(c: &Container, args: &ExecArgs) -> Result<Process> {
     if let Some(r) = base.rlimits() {
         b = b.rlimits(r.clone());
     }
-    if let Some(a) = args.apparmor.clone().or_else(|| base.apparmor_profile().clone()) {
+    if let Some(a) = args
+        .apparmor
+        .clone()
+        .or_else(|| base.apparmor_profile().clone())
+    {
         b = b.apparmor_profile(a);
     }
-    if let Some(l) = args.process_label.clone().or_else(|| base.selinux_label().clone()) {
+    if let Some(l) = args
+        .process_label
+        .clone()
+        .or_else(|| base.selinux_label().clone())
+    {
         b = b.selinux_label(l);
     }
     Ok(b.build()?)
@@ -289,7 +327,10 @@ fn write_spec(bundle: &Path, rootless: bool) -> Result<i32> {
         bail!("{} already exists; remove it first", path.display());
     }
     let mut spec = if rootless {
-        Spec::rootless(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        Spec::rootless(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     } else {
         Spec::default()
     };
@@ -360,10 +401,21 @@ fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
             Ok(0)
         }
         "table" => {
-            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-            let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+            let args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                ps_args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .context("run ps")?;
             if !out.status.success() {
-                bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+                bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
@@ -374,7 +426,10 @@ fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
                 .ok_or_else(|| anyhow!("ps output has no PID column"))?;
             println!("{header}");
             for line in lines {
-                let pid = line.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+                let pid = line
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     println!("{line}");
                 }
@@ -399,9 +454,16 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
             println!("{}", serde_json::to_string(&v)?);
         }
         "table" => {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for c in &all {
-                let pid = if c.status == state::Status::Stopped { 0 } else { c.pid.unwrap_or(0) };
+                let pid = if c.status == state::Status::Stopped {
+                    0
+                } else {
+                    c.pid.unwrap_or(0)
+                };
                 println!(
                     "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
                     c.id,

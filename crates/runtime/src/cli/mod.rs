@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "coracle-runtime", version, about = "Coracle's OCI runtime (runc-compatible command line)")]
+#[command(
+    name = "coracle-runtime",
+    version,
+    about = "Coracle's OCI runtime (runc-compatible command line)"
+)]
 pub struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/run/coracle-runtime")]
@@ -128,11 +132,16 @@ pub fn main() -> i32 {
         eprintln!("coracle-runtime: {e}");
         return 1;
     }
-    if matches!(cli.command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
         // Before any process enters a container (see sealed_exe). Returns only on
         // failure.
         if let Err(e) = coracle_runtime::sealed_exe::ensure_sealed() {
-            tracing::error!("{e}");
+            if cli.log.is_some() {
+                tracing::error!("{e}");
+            }
             eprintln!("coracle-runtime: {e}");
             return 1;
         }
@@ -141,10 +150,12 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
-            tracing::error!("{msg}");
-            if cli.log.is_some() || cli.log_format != "json" {
-                eprintln!("coracle-runtime: {msg}");
+            // Engines read the error from --log (runc's convention); a person reads
+            // stderr. Without --log the logger writes to stderr: print once.
+            if cli.log.is_some() {
+                tracing::error!("{msg}");
             }
+            eprintln!("coracle-runtime: {msg}");
             1
         }
     }

@@ -52,7 +52,10 @@ pub fn create(opts: CreateOptions<'_>) -> Result<Container> {
             if cleanup.is_empty() {
                 Err(first)
             } else {
-                Err(RuntimeError::WithCleanup { first: Box::new(first), cleanup })
+                Err(RuntimeError::WithCleanup {
+                    first: Box::new(first),
+                    cleanup,
+                })
             }
         }
     }
@@ -89,13 +92,27 @@ fn create_reserved(
     let cgroup = Manager::new(Layout::detect()?, &cgroup_path);
     cgroup.create()?;
     *cgroup_out = Some(cgroup.clone());
-    if let Some(resources) = linux.resources() {
-        cgroup.apply(resources)?;
-    }
+    let resources = linux.resources().clone().unwrap_or_default();
+    cgroup.apply(&crate::devices::with_default_devices(spec, &resources))?;
 
     let fifo_path = dir.dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
         .map_err(|e| crate::sys::SyscallError::new("mkfifo", &fifo_path, e))?;
+    // mkfifo's mode is filtered by the umask; init (possibly a mapped, unprivileged
+    // uid on the host) must be able to open it for writing, so set the mode and owner
+    // explicitly: the container's root owns it.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(|e| RuntimeError::io("chmod", &fifo_path, e))?;
+    let (uid, gid) = host_root_ids(linux);
+    nix::unistd::chown(
+        &fifo_path,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .map_err(|e| crate::sys::SyscallError::new("chown", &fifo_path, e))?;
     // O_PATH: holding it neither blocks nor counts as a reader or writer.
     let exec_fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map(raw::owned_fd)
@@ -117,12 +134,19 @@ fn create_reserved(
         state.pid = Some(pid);
         let json = state.public_json();
         // prestart is deprecated but still honoured, before createRuntime.
-        crate::hooks::run("prestart", hooks.prestart().as_deref().unwrap_or(&[]), &json)?;
-        crate::hooks::run("createRuntime", hooks.create_runtime().as_deref().unwrap_or(&[]), &json)?;
+        crate::hooks::run(
+            "prestart",
+            hooks.prestart().as_deref().unwrap_or(&[]),
+            &json,
+        )?;
+        crate::hooks::run(
+            "createRuntime",
+            hooks.create_runtime().as_deref().unwrap_or(&[]),
+            &json,
+        )?;
         Ok(json.to_string())
     };
     let pid = spawn_init(&cfg, &mut run_create_runtime_hooks)?;
-    drop(run_create_runtime_hooks);
     state.pid = Some(pid.as_raw());
     state.pid_start_time = crate::state::process_start_time(pid.as_raw());
     state.status = Status::Created;
@@ -130,13 +154,19 @@ fn create_reserved(
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
-    Ok(Container { dir: dir.clone(), state })
+    Ok(Container {
+        dir: dir.clone(),
+        state,
+    })
 }
 
 /// SIGKILL every process left in a cgroup (after a failed create).
 pub(super) fn kill_cgroup(cg: &Manager) {
     for pid in cg.pids().unwrap_or_default() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
@@ -147,4 +177,17 @@ fn owner_name() -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| uid.to_string())
+}
+
+/// The host uid and gid that the container's root maps to (0, 0 without a user
+/// namespace).
+fn host_root_ids(linux: &oci_spec::runtime::Linux) -> (u32, u32) {
+    let find = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+            .unwrap_or(0)
+    };
+    (find(linux.uid_mappings()), find(linux.gid_mappings()))
 }

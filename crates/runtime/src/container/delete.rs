@@ -64,7 +64,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         let mut st = c.state.clone();
         st.status = Status::Stopped;
         // The spec: a failing poststop hook is logged; deletion continues.
-        if let Err(e) = crate::hooks::run("poststop", hooks.poststop().as_deref().unwrap_or(&[]), &st.public_json()) {
+        if let Err(e) = crate::hooks::run(
+            "poststop",
+            hooks.poststop().as_deref().unwrap_or(&[]),
+            &st.public_json(),
+        ) {
             tracing::warn!("{e}");
         }
     }
@@ -74,7 +78,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(RuntimeError::container(id, format!("delete: {}", errors.join("; "))))
+        Err(RuntimeError::container(
+            id,
+            format!("delete: {}", errors.join("; ")),
+        ))
     }
 }
 
@@ -108,7 +115,10 @@ fn wait_gone(pid: i32, start: Option<u64>) {
             _ => {}
         }
         // If init is our child (foreground `run`), reap it.
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        let _ = nix::sys::wait::waitpid(
+            Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(10));
     }

@@ -23,11 +23,21 @@ pub struct ExecOptions<'a> {
 pub fn exec(opts: ExecOptions<'_>) -> Result<Pid> {
     let c = Container::load(opts.root, opts.id)?;
     c.state.require(c.state.status.can_exec(), "exec")?;
-    let spec = c.state.config.as_ref().ok_or_else(|| RuntimeError::container(opts.id, "state has no config"))?;
-    let cgroup = c.state.cgroup().ok_or_else(|| RuntimeError::container(opts.id, "no cgroup hierarchy found"))?;
+    let spec = c
+        .state
+        .config
+        .as_ref()
+        .ok_or_else(|| RuntimeError::container(opts.id, "state has no config"))?;
+    let cgroup = c
+        .state
+        .cgroup()
+        .ok_or_else(|| RuntimeError::container(opts.id, "no cgroup hierarchy found"))?;
     let args = opts.process.args().as_deref().unwrap_or(&[]);
     if args.is_empty() {
-        return Err(RuntimeError::container(opts.id, "exec: process.args is empty"));
+        return Err(RuntimeError::container(
+            opts.id,
+            "exec: process.args is empty",
+        ));
     }
     let cfg = ExecConfig {
         process: opts.process,

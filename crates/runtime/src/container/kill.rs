@@ -15,19 +15,30 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
         return Signal::try_from(n).map_err(|_| format!("invalid signal number {n}"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&name).map_err(|_| format!("unknown signal {s:?}"))
 }
 
 pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     let c = Container::load(root, id)?;
     c.state.require(c.state.status.can_kill(), "kill")?;
-    let pids = if all { c.pids()? } else { c.state.pid.into_iter().collect() };
+    let pids = if all {
+        c.pids()?
+    } else {
+        c.state.pid.into_iter().collect()
+    };
     for pid in pids {
         match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(e) => {
-                return Err(RuntimeError::container(id, format!("kill({pid}, {signal}): {e} ({})", e.desc())))
+                return Err(RuntimeError::container(
+                    id,
+                    format!("kill({pid}, {signal}): {e} ({})", e.desc()),
+                ))
             }
         }
     }

@@ -54,7 +54,8 @@ impl Container {
 
 /// Write `pid` to `path` atomically (a pid file read half-written is a classic race).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let path: PathBuf = std::path::absolute(path).map_err(|e| RuntimeError::io("resolve", path, e))?;
+    let path: PathBuf =
+        std::path::absolute(path).map_err(|e| RuntimeError::io("resolve", path, e))?;
     crate::state::write_atomic(&path, pid.to_string().as_bytes())?;
     Ok(())
 }

@@ -9,7 +9,10 @@ use crate::state::Status;
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let mut c = Container::load(root, id)?;
     c.state.require(c.state.status.can_pause(), "pause")?;
-    let cg = c.state.cgroup().ok_or_else(|| RuntimeError::container(id, "no cgroup hierarchy found"))?;
+    let cg = c
+        .state
+        .cgroup()
+        .ok_or_else(|| RuntimeError::container(id, "no cgroup hierarchy found"))?;
     cg.freeze()?;
     c.state.status = Status::Paused;
     c.save()
@@ -18,7 +21,10 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
 pub fn resume(root: &Path, id: &str) -> Result<()> {
     let mut c = Container::load(root, id)?;
     c.state.require(c.state.status.can_resume(), "resume")?;
-    let cg = c.state.cgroup().ok_or_else(|| RuntimeError::container(id, "no cgroup hierarchy found"))?;
+    let cg = c
+        .state
+        .cgroup()
+        .ok_or_else(|| RuntimeError::container(id, "no cgroup hierarchy found"))?;
     cg.thaw()?;
     c.state.status = Status::Running;
     c.save()

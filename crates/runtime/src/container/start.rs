@@ -18,9 +18,13 @@ pub fn start(root: &Path, id: &str) -> Result<Container> {
     let fifo = c.dir.dir.join(EXEC_FIFO);
     // Non-blocking open so a dead init cannot hang us; init, blocked opening the
     // write end, is woken by this open and writes one byte.
-    let fd = nix::fcntl::open(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .map(raw::owned_fd)
-        .map_err(|e| SyscallError::new("open", &fifo, e))?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(raw::owned_fd)
+    .map_err(|e| SyscallError::new("open", &fifo, e))?;
     let pid = c.state.pid.unwrap_or(0);
     loop {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
@@ -44,7 +48,11 @@ pub fn start(root: &Path, id: &str) -> Result<Container> {
     c.save()?;
     if let Some(hooks) = c.state.config.as_ref().and_then(|s| s.hooks().clone()) {
         // The spec: a failing poststart hook is logged; the container keeps running.
-        if let Err(e) = crate::hooks::run("poststart", hooks.poststart().as_deref().unwrap_or(&[]), &c.state.public_json()) {
+        if let Err(e) = crate::hooks::run(
+            "poststart",
+            hooks.poststart().as_deref().unwrap_or(&[]),
+            &c.state.public_json(),
+        ) {
             tracing::warn!("{e}");
         }
     }

@@ -116,7 +116,8 @@ mod tests {
     fn messages_round_trip_and_close_is_seen() {
         let (a, b) = pair().unwrap();
         a.send(&Message::ChildPid(42)).unwrap();
-        a.send(&Message::Error("mount /proc: EPERM".into())).unwrap();
+        a.send(&Message::Error("mount /proc: EPERM".into()))
+            .unwrap();
         assert_eq!(b.recv().unwrap(), Message::ChildPid(42));
         assert_eq!(b.expect(&Message::Ready).unwrap_err(), "mount /proc: EPERM");
         drop(a);

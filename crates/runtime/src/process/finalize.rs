@@ -40,10 +40,19 @@ pub(super) fn prepare(
     let warn_lsm = |what: &str| {
         tracing::warn!("process.{what} is set but this host cannot apply it; ignored");
     };
-    if process.apparmor_profile().as_ref().is_some_and(|p| !p.is_empty()) && !apparmor_enabled() {
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+        && !apparmor_enabled()
+    {
         warn_lsm("apparmorProfile");
     }
-    if process.selinux_label().as_ref().is_some_and(|p| !p.is_empty()) {
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
         warn_lsm("selinuxLabel");
     }
     if let Some(rlimits) = process.rlimits() {
@@ -102,7 +111,11 @@ pub(super) fn exec(p: Prepared) -> Result<std::convert::Infallible, String> {
 /// engines map to exit code 127.
 pub fn resolve_program(program: &str, env: &[String], cwd: &Path) -> Result<PathBuf, String> {
     if program.contains('/') {
-        let p = if Path::new(program).is_absolute() { PathBuf::from(program) } else { cwd.join(program) };
+        let p = if Path::new(program).is_absolute() {
+            PathBuf::from(program)
+        } else {
+            cwd.join(program)
+        };
         return match std::fs::metadata(&p) {
             Ok(m) if m.is_dir() => Err(format!("exec {program:?}: is a directory")),
             Ok(_) => Ok(p),
@@ -121,11 +134,14 @@ pub fn resolve_program(program: &str, env: &[String], cwd: &Path) -> Result<Path
             }
         }
     }
-    Err(format!("exec {program:?}: executable file not found in $PATH"))
+    Err(format!(
+        "exec {program:?}: executable file not found in $PATH"
+    ))
 }
 
 fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
 }
 
 #[cfg(test)]
@@ -139,6 +155,8 @@ mod tests {
         assert!(p.ends_with("sh"), "{p:?}");
         let e = resolve_program("no-such-program-xyz", &env, Path::new("/")).unwrap_err();
         assert!(e.contains("executable file not found in $PATH"), "{e}");
-        assert!(resolve_program("/", &env, Path::new("/")).unwrap_err().contains("directory"));
+        assert!(resolve_program("/", &env, Path::new("/"))
+            .unwrap_err()
+            .contains("directory"));
     }
 }

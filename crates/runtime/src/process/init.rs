@@ -18,8 +18,12 @@ pub(super) fn run(cfg: &InitConfig<'_>, chan: Channel) -> ! {
     match setup(cfg, &chan) {
         Ok(never) => match never {},
         Err(e) => {
-            let _ = chan.send(&Message::Error(e));
-            raw::exit_now(1)
+            // After `Ready` main may be gone: then the container's stderr is the only
+            // place left to say what went wrong.
+            if chan.send(&Message::Error(e.clone())).is_err() {
+                eprintln!("coracle-runtime: container init: {e}");
+            }
+            raw::exit_now(127)
         }
     }
 }
@@ -43,7 +47,8 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
     let sys = LinuxSyscall;
     // Until init reports ready it must not outlive main; the death signal is cleared
     // before main is told, since `create` exits right after.
-    raw::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    raw::set_parent_death_signal(libc::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     raw::set_non_dumpable().map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     // Compile seccomp before touching anything, so a bad profile fails early.
@@ -56,7 +61,8 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
 
     // prestart and createRuntime hooks run in main (the runtime's namespaces) while
     // the container's mounts exist but before pivot_root, as the spec orders.
-    chan.send(&Message::RunCreateRuntimeHooks).map_err(|e| e.to_string())?;
+    chan.send(&Message::RunCreateRuntimeHooks)
+        .map_err(|e| e.to_string())?;
     let state = match chan.recv() {
         Ok(Message::CreateRuntimeHooksDone(state)) => state,
         Ok(other) => return Err(format!("protocol error: unexpected {other:?}")),
@@ -65,13 +71,19 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
     let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     if let Some(hooks) = spec.hooks() {
         // createContainer: in the container's namespaces, path resolved before pivot.
-        crate::hooks::run("createContainer", hooks.create_container().as_deref().unwrap_or(&[]), &state)
-            .map_err(|e| e.to_string())?;
+        crate::hooks::run(
+            "createContainer",
+            hooks.create_container().as_deref().unwrap_or(&[]),
+            &state,
+        )
+        .map_err(|e| e.to_string())?;
     }
     crate::rootfs::pivot(&sys, cfg.rootfs, cfg.no_pivot).map_err(|e| e.to_string())?;
 
     if process.terminal().unwrap_or(false) {
-        let console = cfg.console.ok_or("process.terminal is true but no console socket was given")?;
+        let console = cfg
+            .console
+            .ok_or("process.terminal is true but no console socket was given")?;
         attach_new_pty(&sys, console)?;
     }
     if let Some(sysctl) = linux.sysctl() {
@@ -95,14 +107,19 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
     wait_for_start(cfg.exec_fifo)?;
     if let Some(hooks) = spec.hooks() {
         // startContainer: after `start`, before the user's program, in the container.
-        crate::hooks::run("startContainer", hooks.start_container().as_deref().unwrap_or(&[]), &state)
-            .map_err(|e| e.to_string())?;
+        crate::hooks::run(
+            "startContainer",
+            hooks.start_container().as_deref().unwrap_or(&[]),
+            &state,
+        )
+        .map_err(|e| e.to_string())?;
     }
     finalize::exec(prepared).map(|never| match never {})
 }
 
 fn setup_exec(cfg: &ExecConfig<'_>, _chan: &Channel) -> Result<Never, String> {
-    raw::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    raw::set_parent_death_signal(libc::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     raw::set_non_dumpable().map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
     let process = cfg.process;
     let filter = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -111,7 +128,9 @@ fn setup_exec(cfg: &ExecConfig<'_>, _chan: &Channel) -> Result<Never, String> {
     };
     if process.terminal().unwrap_or(false) {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-        let console = cfg.console.ok_or("process.terminal is true but no console socket was given")?;
+        let console = cfg
+            .console
+            .ok_or("process.terminal is true but no console socket was given")?;
         attach_new_pty(&LinuxSyscall, console)?;
     }
     let prepared = finalize::prepare(process, filter, cfg.preserve_fds)?;
@@ -140,9 +159,13 @@ fn attach_new_pty(sys: &dyn Syscall, console: &OwnedFd) -> Result<(), String> {
 /// pivot_root. (A process may always follow its own /proc/self/fd links.)
 fn wait_for_start(fifo: &OwnedFd) -> Result<(), String> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let fd = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map(raw::owned_fd)
-        .map_err(|e| format!("open exec.fifo ({path}): {e}"))?;
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(raw::owned_fd)
+    .map_err(|e| format!("open exec.fifo ({path}): {e}"))?;
     nix::unistd::write(&fd, b"0").map_err(|e| format!("write exec.fifo: {e}"))?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `coracle:[1:INTER]`: puts itself into the container's cgroup and namespaces, then
 //! clones the container process (init, or an exec'd process) as main's sibling.
 
-
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -21,7 +20,11 @@ pub(super) fn run_for_init(cfg: &InitConfig<'_>, chan: &Channel, init_end: Chann
         cfg.cgroup.add_task(0).map_err(|e| e.to_string())?;
         let mut fds = Vec::new();
         for (typ, path) in &cfg.plan.join {
-            fds.push((*typ, path, namespaces::open_ns(path).map_err(|e| e.to_string())?));
+            fds.push((
+                *typ,
+                path,
+                namespaces::open_ns(path).map_err(|e| e.to_string())?,
+            ));
         }
         for (typ, path, fd) in &fds {
             namespaces::join(fd, *typ, path).map_err(|e| e.to_string())?;
@@ -29,7 +32,8 @@ pub(super) fn run_for_init(cfg: &InitConfig<'_>, chan: &Channel, init_end: Chann
         if cfg.plan.creates(LinuxNamespaceType::User) {
             unshare(CloneFlags::CLONE_NEWUSER)
                 .map_err(|e| format!("unshare(CLONE_NEWUSER): {e} ({})", e.desc()))?;
-            chan.send(&Message::UsernsCreated).map_err(|e| e.to_string())?;
+            chan.send(&Message::UsernsCreated)
+                .map_err(|e| e.to_string())?;
             chan.expect(&Message::UsernsMapped)?;
             // Become root of the new namespace (uid/gid 0 are mapped by now).
             setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -68,7 +72,11 @@ pub(super) fn run_for_exec(cfg: &ExecConfig<'_>, chan: &Channel, child_end: Chan
                 // setns into one's own user namespace fails with EINVAL; others are no-ops.
                 continue;
             }
-            fds.push((*typ, namespaces::open_ns(&path).map_err(|e| e.to_string())?, path));
+            fds.push((
+                *typ,
+                namespaces::open_ns(&path).map_err(|e| e.to_string())?,
+                path,
+            ));
         }
         for (typ, fd, path) in &fds {
             namespaces::join(fd, *typ, path).map_err(|e| e.to_string())?;
@@ -80,7 +88,8 @@ pub(super) fn run_for_exec(cfg: &ExecConfig<'_>, chan: &Channel, child_end: Chan
 
 fn setup_common() -> Result<(), String> {
     // If main dies mid-set-up, do not linger half-made.
-    raw::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    raw::set_parent_death_signal(libc::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     raw::set_non_dumpable().map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))
 }
 
@@ -92,19 +101,16 @@ fn same_namespace(path: &std::path::Path, name: &str) -> bool {
 }
 
 /// Clone the container process as main's child (CLONE_PARENT) and report its pid.
-fn clone_child(
-    chan: &Channel,
-    child: impl FnOnce(),
-) -> Result<(), String> {
+fn clone_child(chan: &Channel, child: impl FnOnce()) -> Result<(), String> {
     match raw::clone_process(libc::CLONE_PARENT) {
         Ok(CloneResult::Child) => {
             // `child` execs or exits; it never returns.
             child();
             raw::exit_now(1)
         }
-        Ok(CloneResult::Parent { child }) => {
-            chan.send(&Message::ChildPid(child.as_raw())).map_err(|e| e.to_string())
-        }
+        Ok(CloneResult::Parent { child }) => chan
+            .send(&Message::ChildPid(child.as_raw()))
+            .map_err(|e| e.to_string()),
         Err(e) => Err(format!("clone(CLONE_PARENT): {e} ({})", e.desc())),
     }
 }

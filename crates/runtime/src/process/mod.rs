@@ -86,20 +86,28 @@ pub fn spawn_init(
     let mut init_pid: Option<Pid> = None;
     let result = (|| -> Result<Pid> {
         if cfg.plan.creates(LinuxNamespaceType::User) {
-            to_inter.expect(&Message::UsernsCreated).map_err(RuntimeError::Init)?;
+            to_inter
+                .expect(&Message::UsernsCreated)
+                .map_err(RuntimeError::Init)?;
             let linux = cfg.spec.linux().as_ref().expect("validated");
             write_id_maps(inter, linux.uid_mappings(), linux.gid_mappings())?;
-            to_inter.send(&Message::UsernsMapped).map_err(|e| RuntimeError::Init(e.to_string()))?;
+            to_inter
+                .send(&Message::UsernsMapped)
+                .map_err(|e| RuntimeError::Init(e.to_string()))?;
         }
         let pid = recv_child_pid(&to_inter)?;
         init_pid = Some(pid);
         reap(inter);
-        to_init.expect(&Message::RunCreateRuntimeHooks).map_err(RuntimeError::Init)?;
+        to_init
+            .expect(&Message::RunCreateRuntimeHooks)
+            .map_err(RuntimeError::Init)?;
         let state = create_runtime_hooks(pid.as_raw())?;
         to_init
             .send(&Message::CreateRuntimeHooksDone(state))
             .map_err(|e| RuntimeError::Init(e.to_string()))?;
-        to_init.expect(&Message::Ready).map_err(RuntimeError::Init)?;
+        to_init
+            .expect(&Message::Ready)
+            .map_err(RuntimeError::Init)?;
         Ok(pid)
     })();
     if result.is_err() {
@@ -137,7 +145,9 @@ pub fn spawn_exec(cfg: &ExecConfig<'_>) -> Result<Pid> {
             let _ = waitpid(pid, None);
             Err(RuntimeError::Init(e))
         }
-        Ok(other) => Err(RuntimeError::Init(format!("protocol error: unexpected {other:?}"))),
+        Ok(other) => Err(RuntimeError::Init(format!(
+            "protocol error: unexpected {other:?}"
+        ))),
         Err(e) => Err(RuntimeError::Init(e.to_string())),
     }
 }
@@ -146,7 +156,9 @@ fn recv_child_pid(chan: &channel::Channel) -> Result<Pid> {
     match chan.recv() {
         Ok(Message::ChildPid(pid)) => Ok(Pid::from_raw(pid)),
         Ok(Message::Error(e)) => Err(RuntimeError::Init(e)),
-        Ok(other) => Err(RuntimeError::Init(format!("protocol error: unexpected {other:?}"))),
+        Ok(other) => Err(RuntimeError::Init(format!(
+            "protocol error: unexpected {other:?}"
+        ))),
         Err(e) => Err(RuntimeError::Init(format!("intermediate process: {e}"))),
     }
 }

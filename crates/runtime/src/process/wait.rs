@@ -41,7 +41,8 @@ pub fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32, String>
         mask.add(s);
     }
     // Block first, then check for an exit that happened before blocking.
-    mask.thread_block().map_err(|e| format!("sigprocmask: {e}"))?;
+    mask.thread_block()
+        .map_err(|e| format!("sigprocmask: {e}"))?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("signalfd: {e}"))?;
     let _raw = master.as_ref().map(|_| RawTerminal::enter());
@@ -74,7 +75,9 @@ pub fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32, String>
             .collect();
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
-                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                    continue;
+                };
                 match sig {
                     Signal::SIGCHLD => {}
                     Signal::SIGWINCH => {
@@ -138,7 +141,10 @@ fn write_all(to: BorrowedFd<'_>, mut data: &[u8]) -> bool {
 
 /// Read the rest of the pty's output after the process has exited.
 fn drain(master: BorrowedFd<'_>) {
-    let _ = nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    let _ = nix::fcntl::fcntl(
+        master.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
     while copy(master, std::io::stdout().as_fd()) {}
 }
 

@@ -39,7 +39,11 @@ impl fmt::Display for SyscallError {
 
 impl SyscallError {
     pub fn new(syscall: &'static str, path: impl Into<PathBuf>, errno: Errno) -> Self {
-        SyscallError { syscall, path: path.into(), errno }
+        SyscallError {
+            syscall,
+            path: path.into(),
+            errno,
+        }
     }
 }
 
@@ -132,13 +136,31 @@ pub enum Call {
         flags: MsFlags,
         data: Option<String>,
     },
-    Umount2 { target: PathBuf, flags: MntFlags },
-    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    Umount2 {
+        target: PathBuf,
+        flags: MntFlags,
+    },
+    PivotRoot {
+        new_root: PathBuf,
+        put_old: PathBuf,
+    },
     Chroot(PathBuf),
     Chdir(PathBuf),
-    Mknod { path: PathBuf, kind: SFlag, perm: Mode, dev: u64 },
-    Chown { path: PathBuf, uid: Option<u32>, gid: Option<u32> },
-    Symlink { target: PathBuf, link: PathBuf },
+    Mknod {
+        path: PathBuf,
+        kind: SFlag,
+        perm: Mode,
+        dev: u64,
+    },
+    Chown {
+        path: PathBuf,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
     Sethostname(String),
     Setdomainname(String),
 }
@@ -152,7 +174,10 @@ pub struct RecordingSyscall {
 
 impl RecordingSyscall {
     pub fn failing(syscall: &'static str, errno: Errno) -> Self {
-        RecordingSyscall { calls: RefCell::default(), fail: vec![(syscall, errno)] }
+        RecordingSyscall {
+            calls: RefCell::default(),
+            fail: vec![(syscall, errno)],
+        }
     }
     fn record(&self, name: &'static str, path: &Path, call: Call) -> SysResult {
         self.calls.borrow_mut().push(call);
@@ -185,10 +210,20 @@ impl Syscall for RecordingSyscall {
         self.record("mount", target, call)
     }
     fn umount2(&self, target: &Path, flags: MntFlags) -> SysResult {
-        self.record("umount2", target, Call::Umount2 { target: target.into(), flags })
+        self.record(
+            "umount2",
+            target,
+            Call::Umount2 {
+                target: target.into(),
+                flags,
+            },
+        )
     }
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> SysResult {
-        let call = Call::PivotRoot { new_root: new_root.into(), put_old: put_old.into() };
+        let call = Call::PivotRoot {
+            new_root: new_root.into(),
+            put_old: put_old.into(),
+        };
         self.record("pivot_root", new_root, call)
     }
     fn chroot(&self, path: &Path) -> SysResult {
@@ -198,19 +233,47 @@ impl Syscall for RecordingSyscall {
         self.record("chdir", path, Call::Chdir(path.into()))
     }
     fn mknod(&self, path: &Path, kind: SFlag, perm: Mode, dev: u64) -> SysResult {
-        self.record("mknod", path, Call::Mknod { path: path.into(), kind, perm, dev })
+        self.record(
+            "mknod",
+            path,
+            Call::Mknod {
+                path: path.into(),
+                kind,
+                perm,
+                dev,
+            },
+        )
     }
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> SysResult {
-        self.record("chown", path, Call::Chown { path: path.into(), uid, gid })
+        self.record(
+            "chown",
+            path,
+            Call::Chown {
+                path: path.into(),
+                uid,
+                gid,
+            },
+        )
     }
     fn symlink(&self, target: &Path, link: &Path) -> SysResult {
-        let call = Call::Symlink { target: target.into(), link: link.into() };
+        let call = Call::Symlink {
+            target: target.into(),
+            link: link.into(),
+        };
         self.record("symlink", link, call)
     }
     fn sethostname(&self, name: &str) -> SysResult {
-        self.record("sethostname", Path::new(name), Call::Sethostname(name.into()))
+        self.record(
+            "sethostname",
+            Path::new(name),
+            Call::Sethostname(name.into()),
+        )
     }
     fn setdomainname(&self, name: &str) -> SysResult {
-        self.record("setdomainname", Path::new(name), Call::Setdomainname(name.into()))
+        self.record(
+            "setdomainname",
+            Path::new(name),
+            Call::Setdomainname(name.into()),
+        )
     }
 }

@@ -49,7 +49,9 @@ pub fn clone_process(flags: libc::c_int) -> Result<CloneResult, Errno> {
     };
     match Errno::result(rc)? {
         0 => Ok(CloneResult::Child),
-        pid => Ok(CloneResult::Parent { child: Pid::from_raw(pid as i32) }),
+        pid => Ok(CloneResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
     }
 }
 
@@ -69,9 +71,19 @@ pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// openat2(2): open `path` relative to `dirfd` with `resolve` restrictions
 /// (e.g. [`RESOLVE_IN_ROOT`] so `..` and absolute symlinks cannot leave `dirfd`).
-pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> Result<OwnedFd, Errno> {
+pub fn openat2(
+    dirfd: RawFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
     let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
     loop {
         // SAFETY: `cpath` is NUL-terminated and `how` is a correctly sized open_how
         // that lives across the call; the kernel only reads both.
@@ -153,9 +165,8 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> Result<(), Errno> {
 pub fn memfd_create_sealable(name: &str) -> Result<OwnedFd, Errno> {
     let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `cname` is NUL-terminated and outlives the call.
-    let fd = unsafe {
-        libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-    };
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     // SAFETY: on success memfd_create returned a new fd that nothing else owns.
     Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -200,7 +211,12 @@ pub fn exit_now(code: i32) -> ! {
 /// Copy the window size of terminal `from` to terminal `to` (TIOCGWINSZ/TIOCSWINSZ).
 /// Silently does nothing when `from` is not a terminal.
 pub fn copy_winsize(from: RawFd, to: RawFd) {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: `ws` is a valid, writable winsize for TIOCGWINSZ and a readable one
     // for TIOCSWINSZ; both calls only touch that struct.
     unsafe {
