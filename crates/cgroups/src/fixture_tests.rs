@@ -816,6 +816,12 @@ fn v2_freeze_add_task_pids_remove() {
     let f = V2Fixture::new();
     f.populate("coracle/c1", "memory pids\n");
     let m = f.manager("/coracle/c1");
+    m.add_task(0).unwrap();
+    assert_eq!(
+        f.file("coracle/c1", "cgroup.procs"),
+        "0",
+        "0 = the writer itself"
+    );
     m.add_task(77).unwrap();
     assert_eq!(f.file("coracle/c1", "cgroup.procs"), "77");
     assert_eq!(m.pids().unwrap(), vec![77]);

@@ -180,9 +180,10 @@ fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
 /// Remove `root/rel` (and any child cgroups), then each now-empty ancestor up to,
 /// not including, `root`. An ancestor still in use (ENOTEMPTY/EBUSY) or already
 /// gone (ENOENT) ends or skips that step silently.
-pub fn remove_cgroup(root: &Path, rel: &Path) -> Result<()> {
+/// EBUSY is retried until `deadline` (shared by all hierarchies of one remove).
+pub fn remove_cgroup(root: &Path, rel: &Path, deadline: Instant) -> Result<()> {
     let leaf = root.join(rel);
-    remove_tree(&leaf, Instant::now() + REMOVE_TIMEOUT)?;
+    remove_tree(&leaf, deadline)?;
     let mut cur = leaf.parent();
     while let Some(dir) = cur {
         if dir == root || !dir.starts_with(root) {
@@ -240,17 +241,21 @@ mod tests {
         );
     }
 
+    fn soon() -> Instant {
+        Instant::now() + REMOVE_TIMEOUT
+    }
+
     #[test]
     fn remove_is_idempotent_and_cleans_empty_ancestors() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
         std::fs::create_dir_all(root.join("coracle/a/nested")).unwrap();
         std::fs::create_dir_all(root.join("coracle/b")).unwrap();
-        remove_cgroup(root, Path::new("coracle/a")).unwrap();
+        remove_cgroup(root, Path::new("coracle/a"), soon()).unwrap();
         assert!(!root.join("coracle/a").exists());
         assert!(root.join("coracle/b").exists(), "sibling kept");
-        remove_cgroup(root, Path::new("coracle/a")).unwrap();
-        remove_cgroup(root, Path::new("coracle/b")).unwrap();
+        remove_cgroup(root, Path::new("coracle/a"), soon()).unwrap();
+        remove_cgroup(root, Path::new("coracle/b"), soon()).unwrap();
         assert!(!root.join("coracle").exists(), "empty parent removed");
         assert!(root.exists(), "root kept");
     }

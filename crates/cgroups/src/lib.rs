@@ -228,11 +228,8 @@ impl Manager {
                 reason: format!("{pid}: must be 0 (the caller) or a process id"),
             });
         }
-        let pid = if pid == 0 {
-            std::process::id() as i32
-        } else {
-            pid
-        };
+        // "0" makes the kernel move the writing process itself, which stays right
+        // even when the caller's getpid() belongs to another pid namespace.
         for dir in self.directories()? {
             fsutil::write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
@@ -312,8 +309,9 @@ impl Manager {
     pub fn remove(&self) -> Result<()> {
         let rel = self.relative_path()?;
         let mut errors = Vec::new();
+        let deadline = std::time::Instant::now() + fsutil::REMOVE_TIMEOUT;
         for h in self.layout.hierarchies() {
-            if let Err(e) = fsutil::remove_cgroup(&h.mount_point, &rel) {
+            if let Err(e) = fsutil::remove_cgroup(&h.mount_point, &rel, deadline) {
                 errors.push(e);
             }
         }

@@ -49,7 +49,11 @@ pub fn create(hierarchies: &[Hierarchy], rel: &Path) -> Result<()> {
         if let Err(first) = result {
             let mut errors = vec![first];
             for h in created {
-                if let Err(e) = fsutil::remove_cgroup(&h.mount_point, rel) {
+                if let Err(e) = fsutil::remove_cgroup(
+                    &h.mount_point,
+                    rel,
+                    Instant::now() + fsutil::REMOVE_TIMEOUT,
+                ) {
                     errors.push(e);
                 }
             }

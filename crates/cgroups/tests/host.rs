@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use coracle_cgroups::oci_spec::runtime::{
     LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
@@ -126,12 +127,24 @@ fn assert_removed(layout: &Layout, path: &Path) {
     for h in layout.hierarchies() {
         let leaf = h.mount_point.join(rel);
         assert!(!leaf.exists(), "{} still exists", leaf.display());
+        // Another test may be between its mkdir of the shared parent and of its
+        // leaf (or between its rmdirs): give it a moment before judging.
         let parent = leaf.parent().unwrap();
-        if parent.exists() {
-            let has_children = std::fs::read_dir(parent)
-                .unwrap()
-                .any(|e| e.unwrap().path().is_dir());
-            assert!(has_children, "{} lingers empty", parent.display());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let lingering = parent.exists()
+                && !std::fs::read_dir(parent)
+                    .map(|mut d| d.any(|e| e.map(|e| e.path().is_dir()).unwrap_or(false)))
+                    .unwrap_or(true);
+            if !lingering {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} lingers empty",
+                parent.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
