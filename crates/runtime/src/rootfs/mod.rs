@@ -31,6 +31,7 @@ use crate::sys::{Syscall, SyscallError};
 mod console;
 mod devices;
 mod masked;
+mod mountinfo;
 mod mounts;
 pub mod options;
 mod pivot;
@@ -166,8 +167,16 @@ pub fn prepare(
     let root = Path::new("/");
     // First, so that none of the mounts below propagates back to the host (the new
     // namespace starts with the host's propagation, often shared).
-    sys.mount(None, root, None, root_propagation(spec)?, None)
+    let propagation = root_propagation(spec)?;
+    sys.mount(None, root, None, propagation, None)
         .map_err(RootfsError::mount(root))?;
+    // pivot_root refuses shared mounts (the new root, its parent, the old root's
+    // parent). With rootfsPropagation "shared"/"rshared", make the mount holding the
+    // rootfs private, before the self-bind so that the bind is created private too
+    // (a bind copies the propagation of the mount it comes from).
+    if propagation.contains(MsFlags::MS_SHARED) {
+        make_parent_private(sys, rootfs)?;
+    }
     // pivot_root needs the new root to be a mount point; the rootfs is usually just
     // a directory of the bundle.
     sys.mount(
@@ -196,6 +205,21 @@ pub fn prepare(
         devices::create_symlinks(sys, rootfd.as_raw_fd(), Path::new("/proc/kcore").exists())?;
     }
     Ok(())
+}
+
+/// Make the mount holding the rootfs' parent directory private.
+fn make_parent_private(sys: &dyn Syscall, rootfs: &Path) -> Result<(), RootfsError> {
+    let io = |path: &Path, e: std::io::Error| {
+        let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        RootfsError::Syscall(SyscallError::new("read", path, errno))
+    };
+    let real = std::fs::canonicalize(rootfs).map_err(|e| io(rootfs, e))?;
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    let info_path = Path::new("/proc/self/mountinfo");
+    let info = std::fs::read_to_string(info_path).map_err(|e| io(info_path, e))?;
+    let mount_point = mountinfo::mount_point_of(&info, parent).unwrap_or_else(|| "/".into());
+    sys.mount(None, &mount_point, None, MsFlags::MS_PRIVATE, None)
+        .map_err(RootfsError::mount(&mount_point))
 }
 
 /// Phase 2: make `rootfs` the root (pivot_root, or MS_MOVE + chroot with `no_pivot`).

@@ -225,6 +225,14 @@ fn root_child(rootfs: &Path) -> Result<(), ChildError> {
     masked.push("/proc/timer_list".into());
     let mut linux = linux;
     linux.set_masked_paths(Some(masked));
+    if !in_user_namespace() {
+        // The non-default shared propagation in one of the two runs: pivot_root
+        // then needs the rootfs' parent mount made private. (Not in the user
+        // namespace run: its fallbacks bind host paths, which mounts made in the
+        // shared rootfs would shadow by propagation; that is why rslave is the
+        // default.)
+        linux.set_rootfs_propagation(Some("rshared".into()));
+    }
     let root = RootBuilder::default()
         .path(rootfs)
         .readonly(true)

@@ -411,6 +411,25 @@ fn rootfs_propagation_is_applied_and_checked_first() {
         mount_call(None, "/", None, MsFlags::MS_PRIVATE, None)
     );
 
+    // Shared: the mount holding the rootfs is made private before the self-bind,
+    // or pivot_root would refuse it.
+    spec.linux_mut()
+        .as_mut()
+        .unwrap()
+        .set_rootfs_propagation(Some("rshared".into()));
+    let sys = FakeSys::new(&f.rootfs);
+    prepare(&sys, &spec, &f.rootfs, None).unwrap();
+    let mounts = sys.mounts();
+    assert_eq!(
+        mounts[0],
+        mount_call(None, "/", None, MsFlags::MS_SHARED | MsFlags::MS_REC, None)
+    );
+    let Call::Mount { target, flags, .. } = &mounts[1] else {
+        panic!("{mounts:?}")
+    };
+    assert_eq!(*flags, MsFlags::MS_PRIVATE);
+    assert!(f.rootfs.starts_with(target), "{target:?}");
+
     // Bad input is refused before anything is mounted.
     spec.linux_mut()
         .as_mut()
