@@ -69,9 +69,11 @@ fn create_reserved(
 ) -> Result<Container> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().expect("validated");
+    // Absent or empty: a default under /coracle, so leftovers are easy to find.
     let cgroup_path = linux
         .cgroups_path()
         .clone()
+        .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from(format!("/coracle/{}", opts.id)));
     let mut state = ContainerState {
         oci_version: spec.version().clone(),
