@@ -166,8 +166,9 @@ if ! show "$RT" --root "$STATE" run --bundle "$DEMO/bundle-bg" --detach "$ID2" \
 	die "$RT_NAME could not start the detached container"
 fi
 show "$RT" --root "$STATE" list
-show "$RT" --root "$STATE" state "$ID2"
-echo
+# (runc prints the state JSON without a final newline)
+printf '%s$ %s%s\n%s\n' "$BOLD" "$RT --root $STATE state $ID2" "$RESET" \
+	"$("$RT" --root "$STATE" state "$ID2")"
 HOST_PID=$("$RT" --root "$STATE" state "$ID2" | jq -r .pid)
 
 section "One process, two PIDs" \
