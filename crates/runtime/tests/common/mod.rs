@@ -336,11 +336,30 @@ fn chmod(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
+/// The image builder: `$CORACLE_TEST_BUNDLE_SCRIPT` (set by scripts/test.sh), else the
+/// repository's scripts/mkbundle.sh.
 fn mkbundle_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkbundle.sh")
+    match std::env::var_os("CORACLE_TEST_BUNDLE_SCRIPT") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkbundle.sh"),
+    }
+}
+
+/// The mapped root of a user-namespace container is an unprivileged host uid, and it must
+/// walk the path to the rootfs. A TMPDIR made by `mktemp -d` (scripts/test.sh does that) is
+/// 0700; give others search permission on it (not read: its entries cannot be listed).
+fn make_tmpdir_searchable() {
+    let tmp = std::env::temp_dir();
+    if let Ok(meta) = fs::metadata(&tmp) {
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o001 == 0 {
+            let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(mode | 0o011));
+        }
+    }
 }
 
 fn build_base() -> Base {
+    make_tmpdir_searchable();
     let dir = tempfile::Builder::new()
         .prefix("coracle-test-base-")
         .tempdir()
