@@ -66,7 +66,12 @@ for name in "${WANTED[@]}"; do
 			continue
 		fi
 		RT_ARGS+=(--runtime "coracle=$bin")
-		VERSIONS+=("coracle-runtime $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)")
+		rev=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+		if [[ -n "${NO_BUILD:-}" ]]; then
+			VERSIONS+=("coracle-runtime (prebuilt binary, NO_BUILD=1; tree at $rev)")
+		else
+			VERSIONS+=("coracle-runtime $rev")
+		fi
 		;;
 	runc | crun)
 		bin=$(command -v "$name") || {
