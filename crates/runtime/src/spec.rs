@@ -16,7 +16,9 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    /// A JSON syntax error, or valid JSON that is not a runtime spec (a missing
+    /// field, a wrong type, an unknown namespace type).
+    #[error("{path}: {}: {source}", if source.is_data() { "invalid configuration" } else { "invalid JSON" })]
     Parse {
         path: PathBuf,
         source: serde_json::Error,

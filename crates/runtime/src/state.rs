@@ -299,12 +299,19 @@ impl StateDir {
     }
 }
 
-/// write to `<path>.tmp`, fsync, rename over `path`.
+/// Write to `<path>.tmp`, then rename over `path`: a reader sees the old or the new
+/// file, never a torn one, whenever a writer process dies.
+///
+/// No fsync: runtime state lives under a run directory (`/run/...`, tmpfs) and
+/// describes processes that do not survive a reboot, so durability across a power
+/// loss buys nothing, and each fsync would cost milliseconds on every container
+/// start (three state writes per `run`). The engine's database, which must survive
+/// reboots, makes its own durability choices.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
     f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("fsync", &tmp))?;
+    drop(f);
     std::fs::rename(&tmp, path).map_err(io("rename", path))
 }
 

@@ -149,7 +149,7 @@ pub fn main() -> i32 {
     match commands::run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = error_text(&e);
             // Engines read the error from --log (runc's convention); a person reads
             // stderr. Without --log the logger writes to stderr: print once.
             if cli.log.is_some() {
@@ -159,4 +159,18 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// The error and its causes, joined with ": ", skipping a cause whose text the
+/// message already contains (library errors often render their source themselves).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
