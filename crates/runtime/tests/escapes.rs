@@ -37,15 +37,18 @@ fn runtime_binary_is_a_sealed_copy() {
     }
     let host_binary = std::fs::canonicalize(runtime()).expect("runtime path");
     assert_ne!(exe, host_binary, "init's exe is the host's runtime binary");
-    // From inside: /proc/1/exe of the (non-dumpable) init is not readable.
-    let out = ct.exec(
-        &[],
-        &["sh", "-c", "cat /proc/1/exe > /dev/null && echo READ"],
-    );
-    assert!(
-        !out.stdout.contains("READ"),
-        "container read init's executable:\n{out}"
-    );
+    // From inside: /proc/1/exe of the (non-dumpable) init is not even readable.
+    // (runc lets it be read; its copy is sealed too, so that is harmless there.)
+    if is_coracle() {
+        let out = ct.exec(
+            &[],
+            &["sh", "-c", "cat /proc/1/exe > /dev/null && echo READ"],
+        );
+        assert!(
+            !out.stdout.contains("READ"),
+            "container read init's executable:\n{out}"
+        );
+    }
 }
 
 /// The container's process sees only its stdio (and, with --preserve-fds, the
