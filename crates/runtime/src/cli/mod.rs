@@ -29,9 +29,6 @@ pub struct Cli {
     /// Accepted for compatibility; Coracle drives cgroupfs directly.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for compatibility (auto, true, false).
-    #[arg(long, global = true)]
-    pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -173,4 +170,25 @@ fn error_text(e: &anyhow::Error) -> String {
         }
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        // Catches clashing flag names (e.g. a global and a subcommand flag) that
+        // would otherwise only panic when that subcommand is used.
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn error_causes_are_not_repeated() {
+        let inner = std::io::Error::other("EPERM");
+        let e = anyhow::Error::new(inner).context("mount /proc: EPERM");
+        assert_eq!(super::error_text(&e), "mount /proc: EPERM");
+        let e = anyhow::anyhow!("disk full").context("write state.json");
+        assert_eq!(super::error_text(&e), "write state.json: disk full");
+    }
 }
