@@ -75,8 +75,11 @@ snapshot() {
 			pid=${pid#/proc/}
 			argv0=
 			{ IFS= read -r -d "" argv0 <"/proc/$pid/cmdline"; } 2>/dev/null || true
-			if [[ "$argv0" == "$PROC_PREFIX"* ]]; then
-				echo "process $pid $argv0"
+			# The runtime names its processes with prctl(PR_SET_NAME), which sets
+			# comm ("coracle:[2:INIT"), not argv; check both.
+			comm=$(cat "/proc/$pid/comm" 2>/dev/null) || comm=
+			if [[ "$argv0" == "$PROC_PREFIX"* || "$comm" == "$PROC_PREFIX"* ]]; then
+				echo "process $pid ${comm:-$argv0}"
 				continue
 			fi
 			# A container process from the suite, already exec'd into its command,
