@@ -4,39 +4,32 @@
 
 mod common;
 
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use common::{is_coracle, runtime, skip_unless_root, Ct};
+use common::{is_coracle, skip_unless_root, Ct};
 
 /// While init runs runtime code inside the container (created, waiting for
-/// `start`), its executable is a sealed memfd copy, not the host binary, and
-/// other processes in the container cannot open it.
+/// `start`), /proc/<pid>/exe must not lead to a writable runtime binary. The attack
+/// of CVE-2019-5736 keeps an O_PATH handle to it and reopens it for writing once
+/// nothing executes it any more (before that, ETXTBSY hides the problem); so does
+/// this test, and the reopen must fail (read-only mount) or give a write-sealed
+/// memfd.
 #[test]
-fn runtime_binary_is_a_sealed_copy() {
+fn runtime_binary_is_never_writable_from_the_container() {
     if skip_unless_root() {
         return;
     }
-    let mut ct = Ct::new("runtime_binary_is_a_sealed_copy");
+    let mut ct = Ct::new("runtime_binary_is_never_writable");
     ct.set_args(&["sleep", "30"]);
     ct.save();
     ct.create().expect_ok();
     let pid = ct.pid();
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink init exe");
-    if is_coracle() {
-        let text = exe.display().to_string();
-        assert!(
-            text.starts_with("/memfd:"),
-            "init runs from {text}, not a memfd copy"
-        );
-        // Even host root cannot write through it: the copy is write-sealed.
-        let w = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(format!("/proc/{pid}/exe"));
-        assert!(w.is_err(), "opened the runtime's executable for writing");
-    }
-    let host_binary = std::fs::canonicalize(runtime()).expect("runtime path");
-    assert_ne!(exe, host_binary, "init's exe is the host's runtime binary");
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(format!("/proc/{pid}/exe"))
+        .expect("O_PATH handle to init's exe");
     // From inside: /proc/1/exe of the (non-dumpable) init is not even readable.
     // (runc lets it be read; its copy is sealed too, so that is harmless there.)
     if is_coracle() {
@@ -47,6 +40,21 @@ fn runtime_binary_is_a_sealed_copy() {
         assert!(
             !out.stdout.contains("READ"),
             "container read init's executable:\n{out}"
+        );
+    }
+    let id = ct.id.clone();
+    ct.rt(&["delete", "--force", &id]).expect_ok();
+    let reopen = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+    if let Ok(f) = reopen {
+        // Only a write-sealed memfd may be opened for writing; never write to it.
+        // SAFETY: F_GET_SEALS on an fd we own; no pointer is passed.
+        let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+        assert!(
+            seals >= 0 && seals & libc::F_SEAL_WRITE != 0,
+            "the runtime's executable was reopened for writing (seals {seals})"
         );
     }
 }

@@ -135,7 +135,7 @@ pub fn main() -> i32 {
     ) {
         // Before any process enters a container (see sealed_exe). Returns only on
         // failure.
-        if let Err(e) = coracle_runtime::sealed_exe::ensure_sealed() {
+        if let Err(e) = coracle_runtime::sealed_exe::ensure_sealed(&cli.root) {
             if cli.log.is_some() {
                 tracing::error!("{e}");
             }

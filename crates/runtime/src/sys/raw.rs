@@ -225,3 +225,25 @@ pub fn copy_winsize(from: RawFd, to: RawFd) {
         }
     }
 }
+
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): execute the file `fd` refers to
+/// (an O_PATH fd is enough). Returns only on failure.
+pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> Errno {
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: both arrays are NULL-terminated and point at CStrings that outlive the
+    // call; the empty path with AT_EMPTY_PATH makes the kernel execute `fd` itself.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Errno::last()
+}
