@@ -73,7 +73,8 @@ impl std::fmt::Display for Status {
             Status::Paused => "paused",
             Status::Stopped => "stopped",
         };
-        f.write_str(s)
+        // pad, not write_str: `list` aligns columns with `{:<10}`.
+        f.pad(s)
     }
 }
 
@@ -385,6 +386,11 @@ mod tests {
         for bad in ["", "..", "a/b", "a b", "x\n"] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn status_honours_column_width() {
+        assert_eq!(format!("{:<10}|", Status::Running), "running   |");
     }
 
     #[test]
