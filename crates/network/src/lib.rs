@@ -1,0 +1,23 @@
+//! coracle-network: what Docker's bridge networking is, done with netlink and
+//! nftables directly.
+//!
+//! - [`netlink`]: a thin synchronous layer over netlink-packet-route: links (bridge,
+//!   veth pair with its peer created in a target namespace), addresses, routes, up,
+//!   MTU, MAC, rename, move to a namespace.
+//! - [`bridge`]: a bridge network's host side and one container endpoint (veth pair,
+//!   `eth0`, address, default route), set up after validating everything and rolled
+//!   back on failure; teardown is best-effort and reports every error.
+//! - [`subnet`] and [`ipam`]: subnets, pools and address allocation behind a store
+//!   trait (the engine backs it with its database; a file store ships here).
+//! - [`ports`] and [`firewall`]: `-p` port specs, and the nftables rules (masquerade,
+//!   published ports, isolation) built as pure data and applied as one atomic batch.
+//!
+//! Nothing here knows about containers beyond a network namespace path.
+#![deny(unsafe_code)]
+
+pub mod bridge;
+pub mod firewall;
+pub mod ipam;
+pub mod netlink;
+pub mod ports;
+pub mod subnet;
