@@ -201,3 +201,33 @@ fn features_lists_namespaces_and_hooks() {
         .as_array()
         .is_some_and(|h| h.iter().any(|x| x == "createRuntime")));
 }
+
+#[test]
+fn json_log_has_runc_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let out = run_command(
+        Command::new(runtime())
+            .arg("--root")
+            .arg(dir.path().join("state"))
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "state", "no-such-container"]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_fail();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let line = text
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("empty log; {out}"));
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(v["level"], "error", "{line}");
+    let msg = v["msg"].as_str().unwrap_or_default();
+    assert!(!msg.is_empty(), "{line}");
+    // runc says only "container does not exist"; Coracle names the container.
+    if common::is_coracle() {
+        assert!(msg.contains("no-such-container"), "{line}");
+    }
+    assert!(v["time"].as_str().is_some(), "{line}");
+}
