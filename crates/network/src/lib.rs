@@ -12,10 +12,14 @@
 //! - [`ports`] and [`firewall`]: `-p` port specs, and the nftables rules (masquerade,
 //!   published ports, isolation) built as pure data and applied as one atomic batch.
 //!
+//! - [`dns`]: the DNS responder of user-defined networks (its own process,
+//!   `coracle-dns`), and the container's resolv.conf, hosts and hostname files.
+//!
 //! Nothing here knows about containers beyond a network namespace path.
 #![deny(unsafe_code)]
 
 pub mod bridge;
+pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod netlink;
