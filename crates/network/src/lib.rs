@@ -7,6 +7,8 @@
 //! - [`bridge`]: a bridge network's host side and one container endpoint (veth pair,
 //!   `eth0`, address, default route), set up after validating everything and rolled
 //!   back on failure; teardown is best-effort and reports every error.
+//! - [`netns`]: named network namespaces (pinned by a bind mount), the path the
+//!   runtime is given.
 //! - [`subnet`] and [`ipam`]: subnets, pools and address allocation behind a store
 //!   trait (the engine backs it with its database; a file store ships here).
 //! - [`ports`] and [`firewall`]: `-p` port specs, and the nftables rules (masquerade,
@@ -23,5 +25,6 @@ pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod netlink;
+pub mod netns;
 pub mod ports;
 pub mod subnet;
