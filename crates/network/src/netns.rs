@@ -114,7 +114,7 @@ pub fn remove(path: &Path) -> Result<(), NetnsError> {
 /// True if `path` is a pinned network namespace (an nsfs mount).
 pub fn is_netns(path: &Path) -> bool {
     const NSFS_MAGIC: i64 = 0x6e73_6673;
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
 #[cfg(test)]
