@@ -7,10 +7,10 @@
 //! them in.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-pub use ipnet::Ipv4Net;
+pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 /// The longest prefix a bridge network may have: a /30 leaves the network address,
@@ -24,7 +24,7 @@ pub enum SubnetError {
     Parse { input: String, reason: String },
     /// Host bits are set: `10.0.0.1/24` was given where `10.0.0.0/24` was meant.
     #[error("invalid subnet {input:?}: host bits are set (the network is {network})")]
-    HostBitsSet { input: String, network: Ipv4Net },
+    HostBitsSet { input: String, network: IpNet },
     /// The subnet is too small to hold a gateway and at least one container.
     #[error(
         "subnet {subnet} is too small for a bridge network: prefix length {} > {MAX_BRIDGE_PREFIX}",
@@ -45,40 +45,86 @@ pub enum SubnetError {
 /// Parses `a.b.c.d/len` into a network, refusing a length over 32 and host bits
 /// that are set, with a message naming the input and what is wrong with it.
 pub fn parse_subnet(input: &str) -> Result<Ipv4Net, SubnetError> {
-    let fail = |reason: String| SubnetError::Parse {
-        input: input.to_string(),
-        reason,
-    };
-    let (addr, len) = input
-        .trim()
-        .split_once('/')
-        .ok_or_else(|| fail("missing prefix length (expected a.b.c.d/len)".to_string()))?;
+    let (addr, len) = split_subnet(input, "a.b.c.d/len")?;
     let addr: Ipv4Addr = addr
         .parse()
-        .map_err(|_| fail(format!("{addr:?} is not an IPv4 address")))?;
-    if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(fail(format!("prefix length {len:?} is not a number")));
-    }
-    let len: u32 = len
-        .parse()
-        .map_err(|_| fail(format!("prefix length {len} > 32")))?;
-    if len > 32 {
-        return Err(fail(format!("prefix length {len} > 32")));
-    }
-    // len <= 32 was checked just above, so neither conversion can fail.
-    let net = Ipv4Net::new(addr, len as u8).map_err(|e| fail(e.to_string()))?;
+        .map_err(|_| parse_err(input, format!("{addr:?} is not an IPv4 address")))?;
+    let len = parse_prefix_len(input, len, 32)?;
+    let net = Ipv4Net::new(addr, len).map_err(|e| parse_err(input, e.to_string()))?;
     if net.trunc() != net {
         return Err(SubnetError::HostBitsSet {
             input: input.to_string(),
-            network: net.trunc(),
+            network: net.trunc().into(),
         });
     }
     Ok(net)
 }
 
+/// Parses an IPv4 (see [`parse_subnet`]) or IPv6 (`fd00:1::/64`, length at most
+/// 128) subnet with the same checks and messages. IPv6 networks are not
+/// allocated from yet; this validates `--subnet` and feeds [`overlaps_ip`].
+pub fn parse_ip_subnet(input: &str) -> Result<IpNet, SubnetError> {
+    if !input.contains(':') {
+        return parse_subnet(input).map(IpNet::V4);
+    }
+    let (addr, len) = split_subnet(input, "an IPv6 address/len")?;
+    let addr: Ipv6Addr = addr
+        .parse()
+        .map_err(|_| parse_err(input, format!("{addr:?} is not an IPv6 address")))?;
+    let len = parse_prefix_len(input, len, 128)?;
+    let net = Ipv6Net::new(addr, len).map_err(|e| parse_err(input, e.to_string()))?;
+    if net.trunc() != net {
+        return Err(SubnetError::HostBitsSet {
+            input: input.to_string(),
+            network: net.trunc().into(),
+        });
+    }
+    Ok(IpNet::V6(net))
+}
+
+fn parse_err(input: &str, reason: String) -> SubnetError {
+    SubnetError::Parse {
+        input: input.to_string(),
+        reason,
+    }
+}
+
+fn split_subnet<'a>(input: &'a str, expected: &str) -> Result<(&'a str, &'a str), SubnetError> {
+    input.trim().split_once('/').ok_or_else(|| {
+        parse_err(
+            input,
+            format!("missing prefix length (expected {expected})"),
+        )
+    })
+}
+
+fn parse_prefix_len(input: &str, len: &str, max: u8) -> Result<u8, SubnetError> {
+    if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(parse_err(
+            input,
+            format!("prefix length {len:?} is not a number"),
+        ));
+    }
+    match len.parse::<u8>() {
+        Ok(n) if n <= max => Ok(n),
+        // Only digits, so a failed parse means a number too large for u8.
+        _ => Err(parse_err(input, format!("prefix length {len} > {max}"))),
+    }
+}
+
 /// Whether two networks share at least one address.
 pub fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Whether two networks of either family share an address (networks of
+/// different families never do).
+pub fn overlaps_ip(a: IpNet, b: IpNet) -> bool {
+    match (a, b) {
+        (IpNet::V4(a), IpNet::V4(b)) => overlaps(a, b),
+        (IpNet::V6(a), IpNet::V6(b)) => a.contains(&b.network()) || b.contains(&a.network()),
+        _ => false,
+    }
 }
 
 /// The default gateway of a subnet: its first host address (`172.17.0.1` for
@@ -159,7 +205,7 @@ impl Subnet {
         if net.trunc() != net {
             return Err(SubnetError::HostBitsSet {
                 input: net.to_string(),
-                network: net.trunc(),
+                network: net.trunc().into(),
             });
         }
         let gateway = default_gateway(net)?;
@@ -386,6 +432,33 @@ mod tests {
             "invalid subnet \"10.0.0.1/24\": host bits are set (the network is 10.0.0.0/24)"
         );
         assert!(msg("fd00::/64").contains("is not an IPv4 address"));
+    }
+
+    #[test]
+    fn ipv6_parse_and_overlap() {
+        let v6 = |s: &str| parse_ip_subnet(s).unwrap();
+        assert_eq!(v6("fd00:1::/64").to_string(), "fd00:1::/64");
+        assert_eq!(v6("10.0.0.0/8").to_string(), "10.0.0.0/8");
+        let msg = |s: &str| parse_ip_subnet(s).unwrap_err().to_string();
+        assert_eq!(
+            msg("fd00::/129"),
+            "invalid subnet \"fd00::/129\": prefix length 129 > 128"
+        );
+        assert_eq!(
+            msg("fd00::1/64"),
+            "invalid subnet \"fd00::1/64\": host bits are set (the network is fd00::/64)"
+        );
+        assert_eq!(
+            msg("fd00::zz/64"),
+            "invalid subnet \"fd00::zz/64\": \"fd00::zz\" is not an IPv6 address"
+        );
+        assert_eq!(
+            msg("10.0.0.0/33"),
+            "invalid subnet \"10.0.0.0/33\": prefix length 33 > 32"
+        );
+        assert!(overlaps_ip(v6("fd00::/16"), v6("fd00:1::/64")));
+        assert!(!overlaps_ip(v6("fd00:1::/64"), v6("fd00:2::/64")));
+        assert!(!overlaps_ip(v6("::/0"), v6("0.0.0.0/0")));
     }
 
     #[test]
