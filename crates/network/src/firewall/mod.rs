@@ -20,7 +20,7 @@
 //! |---|---|---|
 //! | `guard` | prerouting, raw (-300) | drops packets from a Coracle bridge to or from 127.0.0.0/8 (route_localnet must not expose the host's loopback services to containers) |
 //! | `prerouting` | nat prerouting, dstnat | IPv4 to a local address → `published` (other hosts, and containers using the host's address) |
-//! | `output` | nat output, dstnat | the same for connections made by the host itself (including 127.0.0.1) |
+//! | `output` | nat output, -100 (dstnat) | the same for connections made by the host itself (including 127.0.0.1) |
 //! | `published` | regular | one DNAT rule per published port (range) |
 //! | `postrouting` | nat postrouting, srcnat | masquerade: loopback-originated DNAT, hairpin, and each non-internal subnet leaving its bridge |
 //! | `forward` | filter forward, filter - 10 | marks Coracle's traffic with [`FORWARD_MARK`]; drops what leaves or enters an internal network, traffic between different Coracle bridges, and new connections into a bridge that were not DNATed (container addresses are reachable from outside only through published ports) |

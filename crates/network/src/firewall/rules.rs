@@ -210,10 +210,11 @@ pub fn table_script(table: &str, state: &FirewallState) -> Result<String, Firewa
     let _ = writeln!(w, "\t}}");
 
     // DNAT: from other hosts and containers (prerouting), from the host (output).
-    for (chain, hook) in [("prerouting", "prerouting"), ("output", "output")] {
+    // (nft 1.0.6 accepts the name `dstnat` only on prerouting: -100 is the same.)
+    for (chain, priority) in [("prerouting", "dstnat"), ("output", "-100")] {
         let _ = writeln!(
             w,
-            "\tchain {chain} {{\n\t\ttype nat hook {hook} priority dstnat; policy accept;\n\
+            "\tchain {chain} {{\n\t\ttype nat hook {chain} priority {priority}; policy accept;\n\
              \t\tmeta nfproto ipv4 fib daddr type local jump published\n\t}}"
         );
     }
@@ -281,13 +282,13 @@ pub fn table_script(table: &str, state: &FirewallState) -> Result<String, Firewa
         if !others.is_empty() {
             let _ = writeln!(
                 w,
-                "\t\tiifname \"{b}\" oifname {} ct status != dnat drop comment \"{name}: isolation\"",
+                "\t\tiifname \"{b}\" oifname {} ct status & dnat == 0 drop comment \"{name}: isolation\"",
                 quoted_set(others)
             );
         }
         let _ = writeln!(
             w,
-            "\t\toifname \"{b}\" iifname != \"{b}\" ct state new ct status != dnat drop comment \"{name}: only published ports from outside\""
+            "\t\toifname \"{b}\" iifname != \"{b}\" ct state new ct status & dnat == 0 drop comment \"{name}: only published ports from outside\""
         );
     }
     let _ = writeln!(w, "\t}}");
@@ -434,12 +435,12 @@ mod tests {
         let s = table_script("coracle", &state()).unwrap();
         let l = lines(&s);
         assert_eq!(l[0], "table inet coracle {");
-        for chain in ["prerouting", "output"] {
+        for (chain, prio) in [("prerouting", "dstnat"), ("output", "-100")] {
             let i = l
                 .iter()
                 .position(|x| *x == format!("chain {chain} {{"))
                 .unwrap();
-            assert!(l[i + 1].starts_with(&format!("type nat hook {chain} priority dstnat")));
+            assert!(l[i + 1].starts_with(&format!("type nat hook {chain} priority {prio};")));
             assert_eq!(
                 l[i + 2],
                 "meta nfproto ipv4 fib daddr type local jump published"
@@ -486,9 +487,9 @@ mod tests {
             "oifname @bridges meta mark set meta mark | 0x20000000",
             "iifname \"br-back\" oifname != \"br-back\" drop comment \"back: internal\"",
             "oifname \"br-back\" iifname != \"br-back\" drop comment \"back: internal\"",
-            "iifname \"coracle0\" oifname { \"br-back\", \"br-front\" } ct status != dnat drop comment \"bridge: isolation\"",
-            "iifname \"br-front\" oifname { \"coracle0\", \"br-back\" } ct status != dnat drop comment \"front: isolation\"",
-            "oifname \"coracle0\" iifname != \"coracle0\" ct state new ct status != dnat drop comment \"bridge: only published ports from outside\"",
+            "iifname \"coracle0\" oifname { \"br-back\", \"br-front\" } ct status & dnat == 0 drop comment \"bridge: isolation\"",
+            "iifname \"br-front\" oifname { \"coracle0\", \"br-back\" } ct status & dnat == 0 drop comment \"front: isolation\"",
+            "oifname \"coracle0\" iifname != \"coracle0\" ct state new ct status & dnat == 0 drop comment \"bridge: only published ports from outside\"",
             "iifname @bridges ip daddr 127.0.0.0/8 drop",
             "set bridges { type ifname; elements = { \"coracle0\", \"br-back\", \"br-front\" }; }",
         ] {
