@@ -356,28 +356,15 @@ netns_test!(published_tcp_port_from_host_loopback_and_containers, || {
     // Containers cannot use route_localnet to reach the host's loopback.
     tcp_server_host(9999);
     assert!(tcp_get(None, "127.0.0.1:9999").is_ok());
+    // B sends to 127.0.0.1 through the gateway (a hostile container can: its own
+    // loopback is looked up after a route to the host, and it may set route_localnet).
     t.b.run(&[
-        "ip",
-        "route",
-        "add",
-        "127.0.0.0/8",
-        "via",
-        "10.88.0.1",
-        "dev",
-        "eth0",
-        "table",
-        "100",
-    ]);
-    t.b.run(&[
-        "ip",
-        "rule",
-        "add",
-        "to",
-        "127.0.0.1",
-        "lookup",
-        "100",
-        "priority",
-        "10",
+        "sh",
+        "-c",
+        "ip route add 127.0.0.1/32 via 10.88.0.1 dev eth0 src 10.88.0.3 table 100 \
+        && ip rule add to 127.0.0.1 lookup 100 priority 10 \
+        && ip rule del priority 0 && ip rule add lookup local priority 100 \
+        && sysctl -qw net.ipv4.conf.eth0.route_localnet=1",
     ]);
     assert!(tcp_get(Some(&t.b), "127.0.0.1:9999").is_err());
 });

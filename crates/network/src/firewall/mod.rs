@@ -25,6 +25,20 @@
 //! | `postrouting` | nat postrouting, srcnat | masquerade: loopback-originated DNAT, hairpin, and each non-internal subnet leaving its bridge |
 //! | `forward` | filter forward, filter - 10 | marks Coracle's traffic with [`FORWARD_MARK`]; drops what leaves or enters an internal network, traffic between different Coracle bridges, and new connections into a bridge that were not DNATed (container addresses are reachable from outside only through published ports) |
 //!
+//! Behaviour worth knowing:
+//!
+//! - A client on another host keeps its source address; a container of the same
+//!   network reaching a published port through the host's address (hairpin), a
+//!   container of another network, and a connection from 127.0.0.1 are masqueraded
+//!   (the container sees the gateway address).
+//! - With `br_netfilter`, a container reaching its *own* published port is DNATed
+//!   while bridged and goes back out of the port it came from: the bridge port needs
+//!   hairpin mode (`bridge_slave hairpin on`), which the bridge code must set.
+//! - Ports published on 127.0.0.1 (or on every address) need
+//!   `net.ipv4.conf.<bridge>.route_localnet=1` ([`required_sysctls`]); the `guard`
+//!   chain keeps containers from using it to reach the host's loopback services.
+//! - Published ports are IPv4 only (an IPv6 host address is refused).
+//!
 //! # Coexisting with a forward policy of drop
 //!
 //! In nftables a drop in any base chain is final, so an accept in Coracle's own table
