@@ -412,6 +412,8 @@ fn configure(
     ep: &Endpoint,
 ) -> Result<(), NetlinkError> {
     host.set_master(&ep.host_ifname, bridge)?;
+    // After enslaving: hairpin is a bridge-port setting (see Netlink::set_hairpin).
+    host.set_hairpin(&ep.host_ifname, true)?;
     host.set_up(&ep.host_ifname)?;
     let c = Netlink::in_netns_fd(ns, &ep.netns_path)?;
     c.add_address(&ep.container_ifname, IpNet::V4(ep.ip))?;

@@ -17,6 +17,9 @@
 //! - [`dns`]: the DNS responder of user-defined networks (its own process,
 //!   `coracle-dns`), and the container's resolv.conf, hosts and hostname files.
 //!
+//! - [`manager`]: all of the above as one system (networks, connect/disconnect,
+//!   reload), driven by the `coracle-net` command and later by the engine.
+//!
 //! Nothing here knows about containers beyond a network namespace path.
 #![deny(unsafe_code)]
 
@@ -24,6 +27,7 @@ pub mod bridge;
 pub mod dns;
 pub mod firewall;
 pub mod ipam;
+pub mod manager;
 pub mod netlink;
 pub mod netns;
 pub mod ports;

@@ -407,6 +407,23 @@ impl Netlink {
         self.set_link("set master", id, msg)
     }
 
+    /// Hairpin mode on the bridge port `id`: the bridge may send a frame back out
+    /// of the port it came in on. With br_netfilter, a container reaching its own
+    /// published port is DNATed to itself while being bridged, so the reply path
+    /// leaves through the same port; without hairpin the bridge drops it.
+    pub fn set_hairpin<'a>(&self, id: impl Into<LinkId<'a>>, on: bool) -> Result<()> {
+        use netlink_packet_route::link::{InfoBridgePort, InfoPortData, InfoPortKind, LinkInfo};
+        let id = id.into();
+        let mut msg = build::link_msg(id);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                on,
+            )])),
+        ]));
+        self.set_link("set hairpin", id, msg)
+    }
+
     /// Release `id` from its bridge.
     pub fn set_nomaster<'a>(&self, id: impl Into<LinkId<'a>>) -> Result<()> {
         let id = id.into();

@@ -1,0 +1,218 @@
+//! coracle-net: Coracle's networks from the command line, one operation per run,
+//! JSON on stdout — what tests and benchmarks drive from separate processes, and a
+//! way to inspect and repair the host (`reload` after `nft flush ruleset`).
+//!
+//! The host is the network namespace this command runs in.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use coracle_network::bridge::BridgeConfig;
+use coracle_network::manager::{ConnectRequest, Manager, ManagerConfig};
+use coracle_network::ports::PortMapping;
+use coracle_network::subnet::{self, Ipv4Net};
+
+#[derive(Parser)]
+#[command(
+    name = "coracle-net",
+    version,
+    about = "Coracle bridge networks: create, connect, reload"
+)]
+struct Cli {
+    /// Persistent state (network definitions, endpoints, address allocations).
+    #[arg(
+        long,
+        env = "CORACLE_NET_STATE",
+        default_value = "/var/lib/coracle/network"
+    )]
+    state_dir: PathBuf,
+    /// Runtime state (DNS records, pid files).
+    #[arg(long, env = "CORACLE_NET_RUN", default_value = "/run/coracle/network")]
+    run_dir: PathBuf,
+    /// The nftables table Coracle owns.
+    #[arg(long, env = "CORACLE_NET_TABLE", default_value = "coracle")]
+    table: String,
+    /// The default network's bridge.
+    #[arg(long, env = "CORACLE_NET_BRIDGE", default_value = "coracle0")]
+    default_bridge: String,
+    /// The default network's subnet.
+    #[arg(long, env = "CORACLE_NET_SUBNET", default_value = "172.17.0.0/16")]
+    default_subnet: String,
+    /// Port of the DNS responder on each gateway address.
+    #[arg(long, default_value_t = 53)]
+    dns_port: u16,
+    /// Do not start the DNS responder (names are still recorded).
+    #[arg(long)]
+    no_dns: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a user-defined network.
+    Create {
+        name: String,
+        #[arg(long)]
+        subnet: Option<String>,
+        /// No masquerade and no way out.
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Remove a network (refused while containers are connected).
+    Rm { name: String },
+    /// List networks.
+    Ls,
+    /// A network and its endpoints.
+    Inspect { name: String },
+    /// Connect a container's network namespace.
+    Connect {
+        #[arg(long, default_value = "bridge")]
+        network: String,
+        #[arg(long)]
+        container: String,
+        #[arg(long)]
+        netns: PathBuf,
+        #[arg(long)]
+        ip: Option<Ipv4Addr>,
+        /// A name DNS answers for (container name, short id, alias); repeatable.
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// -p style: [hostip:]hostport:port[/tcp|udp]; repeatable.
+        #[arg(short = 'p', long = "publish")]
+        publish: Vec<String>,
+    },
+    /// Disconnect a container (best-effort, idempotent).
+    Disconnect {
+        #[arg(long, default_value = "bridge")]
+        network: String,
+        #[arg(long)]
+        container: String,
+    },
+    /// Rebuild every firewall rule from the stored state.
+    Reload,
+    /// Create a named network namespace (a pinned netns file).
+    NetnsAdd { path: PathBuf },
+    /// Remove a named network namespace.
+    NetnsRm { path: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            if !out.is_null() {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).expect("serializes")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("coracle-net: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<serde_json::Value, String> {
+    let s = |e: &dyn std::fmt::Display| e.to_string();
+    match &cli.command {
+        Command::NetnsAdd { path } => {
+            coracle_network::netns::create(path).map_err(|e| s(&e))?;
+            return Ok(serde_json::Value::Null);
+        }
+        Command::NetnsRm { path } => {
+            coracle_network::netns::remove(path).map_err(|e| s(&e))?;
+            return Ok(serde_json::Value::Null);
+        }
+        _ => {}
+    }
+    let default_subnet: Ipv4Net = subnet::parse_subnet(&cli.default_subnet).map_err(|e| s(&e))?;
+    let sub = subnet::Subnet::new(default_subnet).map_err(|e| s(&e))?;
+    let dns_binary = (!cli.no_dns).then(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("coracle-dns")))
+            .unwrap_or_else(|| PathBuf::from("coracle-dns"))
+    });
+    let mgr = Manager::open(ManagerConfig {
+        state_dir: cli.state_dir.clone(),
+        run_dir: cli.run_dir.clone(),
+        table: cli.table.clone(),
+        default_bridge: BridgeConfig {
+            name: cli.default_bridge.clone(),
+            subnet: default_subnet,
+            gateway: sub.gateway(),
+            mtu: 1500,
+        },
+        dns_binary,
+        dns_port: cli.dns_port,
+    })
+    .map_err(|e| s(&e))?;
+    match cli.command {
+        Command::Create {
+            name,
+            subnet,
+            internal,
+        } => {
+            let net = match subnet {
+                Some(t) => Some(subnet::parse_subnet(&t).map_err(|e| s(&e))?),
+                None => None,
+            };
+            Ok(to_json(
+                &mgr.create_network(&name, net, internal)
+                    .map_err(|e| s(&e))?,
+            ))
+        }
+        Command::Rm { name } => mgr
+            .remove_network(&name)
+            .map(|()| serde_json::Value::Null)
+            .map_err(|e| s(&e)),
+        Command::Ls => Ok(to_json(&mgr.networks().map_err(|e| s(&e))?)),
+        Command::Inspect { name } => {
+            let def = mgr.network(&name).map_err(|e| s(&e))?;
+            let eps = mgr.endpoints(&name).map_err(|e| s(&e))?;
+            Ok(serde_json::json!({ "network": def, "endpoints": eps }))
+        }
+        Command::Connect {
+            network,
+            container,
+            netns,
+            ip,
+            names,
+            publish,
+        } => {
+            let ports: Vec<PortMapping> = publish
+                .iter()
+                .map(|p| coracle_network::ports::parse_port_spec(p))
+                .collect::<Result<_, _>>()
+                .map_err(|e| s(&e))?;
+            let req = ConnectRequest {
+                network,
+                container,
+                netns,
+                ip,
+                names,
+                ports,
+            };
+            Ok(to_json(&mgr.connect(&req).map_err(|e| s(&e))?))
+        }
+        Command::Disconnect { network, container } => mgr
+            .disconnect(&network, &container)
+            .map(|()| serde_json::Value::Null)
+            .map_err(|e| s(&e)),
+        Command::Reload => mgr
+            .reload()
+            .map(|()| serde_json::Value::Null)
+            .map_err(|e| s(&e)),
+        Command::NetnsAdd { .. } | Command::NetnsRm { .. } => unreachable!("handled above"),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("manager types serialize")
+}

@@ -1,0 +1,688 @@
+//! Networks and endpoints as one system: what `coracle-net` and (later) the
+//! engine drive. It composes the pieces in the order the kernel needs:
+//! address (IPAM) -> bridge -> veth endpoint -> firewall -> DNS, and undoes them in
+//! reverse when a step fails.
+//!
+//! State lives under a state directory, one JSON file per network and per
+//! endpoint, so `reload` can rebuild every rule after `nft flush ruleset`. Every
+//! operation holds an exclusive lock on that directory: separate processes may
+//! connect containers at the same time (IPAM has its own lock besides).
+//!
+//! The host is the network namespace the caller runs in.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bridge::{self, BridgeConfig, Endpoint};
+use crate::dns;
+use crate::firewall::{self, FirewallDriver, FirewallState, NftFirewall, PublishedPort};
+use crate::ipam::{FileStore, IpamStore};
+use crate::netlink::Netlink;
+use crate::ports::{self, PortMapping};
+use crate::subnet::{self, Ipv4Net, Subnet};
+
+/// The default network, like Docker's `bridge`: no DNS between containers.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("network {0:?} not found")]
+    NoSuchNetwork(String),
+    #[error("network {0:?} already exists")]
+    NetworkExists(String),
+    #[error("network {name:?}: subnet {subnet} overlaps network {other:?} ({other_subnet})")]
+    Overlap {
+        name: String,
+        subnet: Ipv4Net,
+        other: String,
+        other_subnet: Ipv4Net,
+    },
+    #[error("network {0:?} has connected containers; disconnect them first")]
+    InUse(String),
+    #[error("container {container} is already connected to network {network:?}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Subnet(#[from] subnet::SubnetError),
+    #[error(transparent)]
+    Ipam(#[from] crate::ipam::IpamError),
+    #[error(transparent)]
+    Ports(#[from] ports::PortError),
+    #[error(transparent)]
+    Bridge(#[from] bridge::BridgeError),
+    #[error(transparent)]
+    Netlink(#[from] crate::netlink::NetlinkError),
+    #[error(transparent)]
+    Firewall(#[from] firewall::FirewallError),
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    #[error(transparent)]
+    DnsRecords(#[from] dns::records::RecordsError),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: corrupt: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// Teardown goes on past errors and reports all of them.
+    #[error("{}", .0.join("; "))]
+    Several(Vec<String>),
+}
+
+type Result<T, E = ManagerError> = std::result::Result<T, E>;
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ManagerError + 'a {
+    move |source| ManagerError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A network's definition, as stored and as `network inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkDef {
+    pub name: String,
+    pub id: String,
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub mtu: u32,
+    pub internal: bool,
+    /// Containers resolve each other by name (user-defined networks).
+    pub dns: bool,
+}
+
+/// One container on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub network: String,
+    pub container: String,
+    pub netns: PathBuf,
+    pub interface: String,
+    pub host_interface: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+    /// Names DNS answers for: the container name, short id and aliases.
+    pub names: Vec<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// What a caller asks for when connecting a container.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectRequest {
+    pub network: String,
+    pub container: String,
+    pub netns: PathBuf,
+    pub ip: Option<Ipv4Addr>,
+    pub names: Vec<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    pub state_dir: PathBuf,
+    pub run_dir: PathBuf,
+    /// The nftables table owned by this manager.
+    pub table: String,
+    /// The default network's bridge and subnet (`coracle0`, 172.17.0.0/16).
+    pub default_bridge: BridgeConfig,
+    /// `coracle-dns`; None disables DNS (names are still recorded).
+    pub dns_binary: Option<PathBuf>,
+    pub dns_port: u16,
+}
+
+pub struct Manager {
+    cfg: ManagerConfig,
+    ipam: FileStore,
+    _lock: File,
+}
+
+impl Manager {
+    /// Open the state and take the manager lock (held until drop).
+    pub fn open(cfg: ManagerConfig) -> Result<Manager> {
+        for d in [&cfg.state_dir, &cfg.run_dir] {
+            std::fs::create_dir_all(d).map_err(io("mkdir", d))?;
+        }
+        let lock_path = cfg.state_dir.join("lock");
+        let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
+        lock.lock().map_err(io("flock", &lock_path))?;
+        let ipam = FileStore::open(cfg.state_dir.join("ipam"))?;
+        Ok(Manager {
+            cfg,
+            ipam,
+            _lock: lock,
+        })
+    }
+
+    fn networks_dir(&self) -> PathBuf {
+        self.cfg.state_dir.join("networks")
+    }
+    fn endpoints_dir(&self, network: &str) -> PathBuf {
+        self.cfg.state_dir.join("endpoints").join(network)
+    }
+    fn dns_config_dir(&self) -> PathBuf {
+        self.cfg.run_dir.join("dns")
+    }
+
+    pub fn networks(&self) -> Result<Vec<NetworkDef>> {
+        let mut v: Vec<NetworkDef> = read_dir_json(&self.networks_dir())?;
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    pub fn network(&self, name: &str) -> Result<NetworkDef> {
+        let path = self
+            .networks_dir()
+            .join(format!("{}.json", check_name("network name", name)?));
+        match std::fs::read(&path) {
+            Ok(b) => {
+                serde_json::from_slice(&b).map_err(|source| ManagerError::Corrupt { path, source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ManagerError::NoSuchNetwork(name.to_string()))
+            }
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
+    pub fn endpoints(&self, network: &str) -> Result<Vec<EndpointRecord>> {
+        read_dir_json(&self.endpoints_dir(network))
+    }
+
+    fn all_endpoints(&self) -> Result<Vec<EndpointRecord>> {
+        let mut all = Vec::new();
+        for n in self.networks()? {
+            all.extend(self.endpoints(&n.name)?);
+        }
+        Ok(all)
+    }
+
+    /// Create a user-defined network (`subnet` None: the first free one of the
+    /// default pools, avoiding existing networks and the host's routes).
+    pub fn create_network(
+        &self,
+        name: &str,
+        subnet: Option<Ipv4Net>,
+        internal: bool,
+    ) -> Result<NetworkDef> {
+        check_name("network name", name)?;
+        let dns = name != DEFAULT_NETWORK;
+        self.create(name, subnet, None, internal, dns)
+    }
+
+    fn create(
+        &self,
+        name: &str,
+        subnet: Option<Ipv4Net>,
+        bridge_name: Option<&str>,
+        internal: bool,
+        dns: bool,
+    ) -> Result<NetworkDef> {
+        let existing = self.networks()?;
+        if existing.iter().any(|n| n.name == name) {
+            return Err(ManagerError::NetworkExists(name.to_string()));
+        }
+        let taken: Vec<Ipv4Net> = existing.iter().map(|n| n.subnet).collect();
+        let net = match subnet {
+            Some(s) => {
+                if let Some(o) = existing.iter().find(|o| subnet::overlaps(o.subnet, s)) {
+                    return Err(ManagerError::Overlap {
+                        name: name.into(),
+                        subnet: s,
+                        other: o.name.clone(),
+                        other_subnet: o.subnet,
+                    });
+                }
+                s
+            }
+            None => {
+                let routes: Vec<Ipv4Net> = Netlink::new()?
+                    .routes()?
+                    .into_iter()
+                    .filter_map(|r| match r.destination {
+                        ipnet::IpNet::V4(n) if n.prefix_len() > 0 => Some(n),
+                        _ => None,
+                    })
+                    .collect();
+                subnet::pick_from_pools(&subnet::default_pools(), &taken, &routes)?
+            }
+        };
+        let sub = Subnet::new(net)?;
+        let id = random_hex(64);
+        let def = NetworkDef {
+            name: name.to_string(),
+            bridge: bridge_name
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("cbr-{}", &id[..11])),
+            id,
+            subnet: net,
+            gateway: sub.gateway(),
+            mtu: 1500,
+            internal,
+            dns,
+        };
+        BridgeConfig {
+            name: def.bridge.clone(),
+            subnet: net,
+            gateway: def.gateway,
+            mtu: def.mtu,
+        }
+        .validate()?;
+        let dir = self.networks_dir();
+        std::fs::create_dir_all(&dir).map_err(io("mkdir", &dir))?;
+        write_json(&dir.join(format!("{name}.json")), &def)?;
+        Ok(def)
+    }
+
+    /// The network `name`, creating the default one on first use.
+    fn network_or_default(&self, name: &str) -> Result<NetworkDef> {
+        match self.network(name) {
+            Err(ManagerError::NoSuchNetwork(_)) if name == DEFAULT_NETWORK => {
+                let b = self.cfg.default_bridge.clone();
+                self.create(DEFAULT_NETWORK, Some(b.subnet), Some(&b.name), false, false)
+            }
+            other => other,
+        }
+    }
+
+    /// Remove a network: refused while containers are connected.
+    pub fn remove_network(&self, name: &str) -> Result<()> {
+        let def = self.network(name)?;
+        if !self.endpoints(name)?.is_empty() {
+            return Err(ManagerError::InUse(name.to_string()));
+        }
+        let mut errors: Vec<String> = Vec::new();
+        let host = Netlink::new()?;
+        errors.extend(
+            bridge::remove_bridge(&host, &bridge_config(&def))
+                .iter()
+                .map(|e| e.to_string()),
+        );
+        if let Err(e) = self.ipam.remove_network(name) {
+            errors.push(e.to_string());
+        }
+        if let Err(e) = dns::records::remove(&self.dns_config_dir(), name) {
+            errors.push(e.to_string());
+        }
+        let path = self.networks_dir().join(format!("{name}.json"));
+        if let Err(e) = std::fs::remove_file(&path) {
+            errors.push(format!("remove {}: {e}", path.display()));
+        }
+        let _ = std::fs::remove_dir(self.endpoints_dir(name));
+        if let Err(e) = self.sync_firewall() {
+            errors.push(e.to_string());
+        }
+        several(errors)
+    }
+
+    /// Connect a container's network namespace to a network. Validates first;
+    /// on failure, undoes every step already taken.
+    pub fn connect(&self, req: &ConnectRequest) -> Result<EndpointRecord> {
+        check_name("container id", &req.container)?;
+        let def = self.network_or_default(&req.network)?;
+        if !crate::netns::is_netns(&req.netns) {
+            return Err(ManagerError::Invalid {
+                what: "network namespace",
+                value: req.netns.display().to_string(),
+                reason: "not a network namespace (nsfs) file".into(),
+            });
+        }
+        let ep_path = self
+            .endpoints_dir(&def.name)
+            .join(format!("{}.json", req.container));
+        if ep_path.exists() {
+            return Err(ManagerError::AlreadyConnected {
+                container: req.container.clone(),
+                network: def.name.clone(),
+            });
+        }
+        if !req.ports.is_empty() && def.internal {
+            return Err(ManagerError::Invalid {
+                what: "published ports",
+                value: req
+                    .ports
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                reason: format!("network {:?} is internal", def.name),
+            });
+        }
+        let mut all_ports: Vec<PortMapping> = self
+            .all_endpoints()?
+            .into_iter()
+            .flat_map(|e| e.ports)
+            .collect();
+        all_ports.extend(req.ports.iter().copied());
+        ports::check_conflicts(&all_ports)?;
+        // The interface name: eth0 on the first network, eth1 on the next, ...
+        let taken = self
+            .all_endpoints()?
+            .into_iter()
+            .filter(|e| e.container == req.container)
+            .count();
+        let sub = Subnet::with_gateway(def.subnet, def.gateway)?;
+        let ip = match req.ip {
+            Some(ip) => self
+                .ipam
+                .allocate_static(&def.name, &sub, &req.container, ip)?,
+            None => self.ipam.allocate_next(&def.name, &sub, &req.container)?,
+        };
+        let mut steps = Undo::new(self, &def.name, &req.container);
+        let result = (|| -> Result<EndpointRecord> {
+            let cfg = bridge_config(&def);
+            let host = Netlink::new()?;
+            bridge::ensure_bridge(&host, &cfg)?;
+            bridge::enable_ip_forward(host.netns())?;
+            let mut ep = Endpoint::new(&cfg, &req.netns, Some(&req.container), ip);
+            ep.container_ifname = format!("eth{taken}");
+            bridge::setup_endpoint(&host, &cfg, &ep)?;
+            steps.endpoint = Some(ep.clone());
+            let record = EndpointRecord {
+                network: def.name.clone(),
+                container: req.container.clone(),
+                netns: req.netns.clone(),
+                interface: ep.container_ifname.clone(),
+                host_interface: ep.host_ifname.clone(),
+                ip,
+                prefix: def.subnet.prefix_len(),
+                gateway: def.gateway,
+                mac: ep.mac.to_string(),
+                names: req.names.clone(),
+                ports: req.ports.clone(),
+            };
+            let dir = self.endpoints_dir(&def.name);
+            std::fs::create_dir_all(&dir).map_err(io("mkdir", &dir))?;
+            write_json(&ep_path, &record)?;
+            steps.record = Some(ep_path.clone());
+            self.sync_firewall()?;
+            self.sync_dns(&def)?;
+            Ok(record)
+        })();
+        match result {
+            Ok(r) => {
+                steps.disarm();
+                Ok(r)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Disconnect a container from a network. Best-effort and idempotent: goes on
+    /// past errors and reports all of them.
+    pub fn disconnect(&self, network: &str, container: &str) -> Result<()> {
+        let def = self.network(network)?;
+        let path = self
+            .endpoints_dir(network)
+            .join(format!("{}.json", check_name("container id", container)?));
+        let record: Option<EndpointRecord> = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).ok(),
+            Err(_) => None,
+        };
+        let mut errors = Vec::new();
+        if let Some(r) = &record {
+            match Netlink::new() {
+                Ok(host) => {
+                    let ep = Endpoint {
+                        netns_path: r.netns.clone(),
+                        container_ifname: r.interface.clone(),
+                        host_ifname: r.host_interface.clone(),
+                        ip: Ipv4Net::new(r.ip, r.prefix).unwrap_or_else(|_| Ipv4Net::from(r.ip)),
+                        gateway: r.gateway,
+                        mac: bridge::mac_for_ip(r.ip),
+                    };
+                    errors.extend(
+                        bridge::teardown_endpoint(&host, &ep)
+                            .iter()
+                            .map(|e| e.to_string()),
+                    );
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Err(e) = self.ipam.release(network, container) {
+            errors.push(e.to_string());
+        }
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                errors.push(format!("remove {}: {e}", path.display()))
+            }
+            _ => {}
+        }
+        if let Err(e) = self.sync_firewall() {
+            errors.push(e.to_string());
+        }
+        if let Err(e) = self.sync_dns(&def) {
+            errors.push(e.to_string());
+        }
+        several(errors)
+    }
+
+    /// Rebuild every firewall rule from the stored state (after `nft flush ruleset`
+    /// or a firewalld reload).
+    pub fn reload(&self) -> Result<()> {
+        self.sync_firewall()
+    }
+
+    /// The firewall state all networks and endpoints call for.
+    pub fn firewall_state(&self) -> Result<FirewallState> {
+        let networks = self.networks()?;
+        let mut state = FirewallState::default();
+        for n in &networks {
+            state.networks.push(firewall::Network {
+                name: n.name.clone(),
+                bridge: n.bridge.clone(),
+                subnet: n.subnet,
+                internal: n.internal,
+            });
+            for e in self.endpoints(&n.name)? {
+                for m in &e.ports {
+                    state.ports.push(PublishedPort {
+                        container_ip: e.ip,
+                        network: n.name.clone(),
+                        mapping: *m,
+                    });
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    fn sync_firewall(&self) -> Result<()> {
+        let fw = NftFirewall::new(firewall::nft::Nft::default(), &self.cfg.table)?;
+        let state = self.firewall_state()?;
+        if state.networks.is_empty() {
+            // Nothing of ours left: remove the table and any accepts we added.
+            return fw
+                .teardown()
+                .map_err(|e| ManagerError::Several(vec![e.to_string()]));
+        }
+        // Only bridges that exist can have per-bridge sysctls.
+        let host = Netlink::new()?;
+        let present: Vec<String> = host.links()?.into_iter().map(|l| l.name).collect();
+        let mut live = state.clone();
+        live.networks.retain(|n| present.contains(&n.bridge));
+        live.ports
+            .retain(|p| live.networks.iter().any(|n| n.name == p.network));
+        firewall::write_sysctls(Path::new("/proc/sys"), &firewall::required_sysctls(&live))?;
+        fw.apply(&live)?;
+        Ok(())
+    }
+
+    /// Write the network's DNS records (or remove them when no container is
+    /// left) and make sure the responder runs while some network needs it.
+    fn sync_dns(&self, def: &NetworkDef) -> Result<()> {
+        if !def.dns {
+            return Ok(());
+        }
+        let dir = self.dns_config_dir();
+        let endpoints = self.endpoints(&def.name)?;
+        if endpoints.is_empty() {
+            dns::records::remove(&dir, &def.name)?;
+            return Ok(());
+        }
+        let upstreams = std::fs::read_to_string("/etc/resolv.conf")
+            .map(|t| dns::records::upstreams_from_resolv_conf(&t))
+            .unwrap_or_default();
+        let records = dns::records::NetworkRecords {
+            network: def.name.clone(),
+            listen: vec![IpAddr::V4(def.gateway)],
+            internal: def.internal,
+            upstreams,
+            entries: endpoints
+                .iter()
+                .map(|e| dns::records::Entry {
+                    names: e.names.clone(),
+                    ips: vec![IpAddr::V4(e.ip)],
+                })
+                .collect(),
+        };
+        dns::records::write(&dir, &records)?;
+        if let Some(bin) = &self.cfg.dns_binary {
+            dns::ensure_running(
+                bin,
+                &dir,
+                &self.cfg.run_dir.join("dns-run"),
+                self.cfg.dns_port,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Rollback of a half-made connect, in reverse order; disarmed on success.
+struct Undo<'a> {
+    mgr: &'a Manager,
+    network: String,
+    container: String,
+    endpoint: Option<Endpoint>,
+    record: Option<PathBuf>,
+    armed: bool,
+}
+
+impl<'a> Undo<'a> {
+    fn new(mgr: &'a Manager, network: &str, container: &str) -> Undo<'a> {
+        Undo {
+            mgr,
+            network: network.into(),
+            container: container.into(),
+            endpoint: None,
+            record: None,
+            armed: true,
+        }
+    }
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(path) = &self.record {
+            let _ = std::fs::remove_file(path);
+        }
+        if let (Some(ep), Ok(host)) = (&self.endpoint, Netlink::new()) {
+            for e in bridge::teardown_endpoint(&host, ep) {
+                tracing::warn!("rollback: {e}");
+            }
+        }
+        if let Err(e) = self.mgr.ipam.release(&self.network, &self.container) {
+            tracing::warn!("rollback: {e}");
+        }
+        if self.record.is_some() {
+            if let Err(e) = self.mgr.sync_firewall() {
+                tracing::warn!("rollback: {e}");
+            }
+        }
+    }
+}
+
+fn bridge_config(def: &NetworkDef) -> BridgeConfig {
+    BridgeConfig {
+        name: def.bridge.clone(),
+        subnet: def.subnet,
+        gateway: def.gateway,
+        mtu: def.mtu,
+    }
+}
+
+fn several(errors: Vec<String>) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ManagerError::Several(errors))
+    }
+}
+
+/// Names that become file names: letters, digits, `_ . -`, not starting with `.`.
+fn check_name<'a>(what: &'static str, name: &'a str) -> Result<&'a str> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(name)
+    } else {
+        Err(ManagerError::Invalid {
+            what,
+            value: name.to_string(),
+            reason: "use letters, digits, '_', '.', '-' (not starting with '.')".into(),
+        })
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value).expect("serializes"))
+        .map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("rename", path))
+}
+
+fn read_dir_json<T: for<'de> Deserialize<'de>>(dir: &Path) -> Result<Vec<T>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(io("readdir", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let bytes = std::fs::read(&path).map_err(io("read", &path))?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|source| ManagerError::Corrupt { path, source })?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_string()
+}

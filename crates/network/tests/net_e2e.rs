@@ -1,0 +1,285 @@
+//! End-to-end tests of bridge networking, in netavark's style: each test is a
+//! shell script run in its own throwaway host (`unshare --net --mount`), driving
+//! `coracle-net` with network namespaces standing in for containers, and real
+//! traffic (ping, HTTP, DNS) between namespaces the test made. Nothing outside
+//! the throwaway host is touched; everything it made dies with it, and each script
+//! also checks its own teardown left nothing.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+const NET: &str = env!("CARGO_BIN_EXE_coracle-net");
+
+fn skip() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return true;
+    }
+    false
+}
+
+/// Common prelude: a temp dir, `net` (coracle-net with this test's own state, run
+/// dir, table, default bridge and subnet), helpers, and a trap that kills the
+/// background processes the script started (by pid).
+const PRELUDE: &str = r#"
+set -euo pipefail
+T=$(mktemp -d)
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+  for f in "$T"/ns/*; do umount -l "$f" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+net() { "$NET_BIN" --state-dir "$T/state" --run-dir "$T/run" --table coracle_test \
+        --default-bridge ctest0 --default-subnet 10.123.0.0/24 "$@"; }
+in_ns() { local ns=$1; shift; nsenter --net="$T/ns/$ns" "$@"; }
+bb() { busybox "$@"; }
+ip link set lo up
+mkdir -p "$T/ns" "$T/www"
+echo hello-from-container > "$T/www/index.html"
+serve() { # serve NS PORT: a busybox httpd in namespace NS
+  in_ns "$1" busybox httpd -f -p "$2" -h "$T/www" >"$T/httpd-$1.log" 2>&1 & PIDS="$PIDS $!"
+  for _ in $(seq 50); do in_ns "$1" busybox timeout 1 busybox wget -q -O /dev/null "http://127.0.0.1:$2/" 2>/dev/null && return 0; sleep 0.1; done
+  echo "httpd in $1 did not start"; return 1
+}
+# grep that reads all its input (grep -q exits early: SIGPIPE under pipefail).
+has() { grep -- "$1" >/dev/null; }
+# busybox 1.35's wget crashes with -T: bound it with timeout(1) instead.
+fetch() { busybox timeout 3 busybox wget -q -O - "$@"; }
+leftovers() {
+  local links; links=$(ip -o link show | awk -F': ' '{print $2}' | grep -v '^lo$' || true)
+  [ -z "$links" ] || { echo "links left: $links"; return 1; }
+  [ -z "$(nft list tables)" ] || { echo "nft tables left: $(nft list tables)"; return 1; }
+  [ -z "$(ls "$T/state/endpoints" 2>/dev/null | xargs -r -I{} ls "$T/state/endpoints/{}")" ] || { echo "endpoint records left"; return 1; }
+}
+"#;
+
+fn run_script(name: &str, body: &str) {
+    let script = format!("{PRELUDE}\n{body}\necho SCRIPT-OK");
+    let mut child = Command::new("unshare")
+        .args([
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "bash",
+            "-c",
+            &script,
+        ])
+        // Its own process group, so a timeout ends the script and everything it
+        // started (by the group id of the process we spawned).
+        .process_group(0)
+        .env("NET_BIN", NET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare");
+    // Bounded: a hung script is killed (by its pid) after two minutes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("SCRIPT-OK"),
+        "{name} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+#[test]
+fn two_containers_on_the_default_bridge_and_a_published_port() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "default bridge",
+        r#"
+net netns-add "$T/ns/a"; net netns-add "$T/ns/b"
+net connect --container a --netns "$T/ns/a" -p 8080:80 -p 127.0.0.1:8081:80 > "$T/a.json"
+net connect --container b --netns "$T/ns/b" > "$T/b.json"
+grep -q '"ip": "10.123.0.2"' "$T/a.json"; grep -q '"ip": "10.123.0.3"' "$T/b.json"
+# What the seed shows from inside: eth0 with the address, default route via the bridge.
+in_ns a ip -4 -o addr show eth0 | has 'inet 10.123.0.2/24'
+in_ns a ip route | has '^default via 10.123.0.1 dev eth0'
+in_ns a ip link show eth0 | has 'link/ether 02:42:0a:7b:00:02'
+ip -o link show master ctest0 | has veth
+# Containers on one bridge talk directly.
+in_ns a busybox ping -c1 -W2 10.123.0.3 >/dev/null
+in_ns b busybox ping -c1 -W2 10.123.0.1 >/dev/null
+serve a 80
+# The published port from the host: its own address (the gateway), and 127.0.0.1.
+fetch http://10.123.0.1:8080/ | has hello-from-container
+fetch http://127.0.0.1:8080/ | has hello-from-container
+fetch http://127.0.0.1:8081/ | has hello-from-container
+# ... and from another container, through the host's address.
+in_ns b busybox timeout 3 busybox wget -q -O - http://10.123.0.1:8080/ | has hello-from-container
+# A rule flush loses the port; reload brings it back.
+nft flush ruleset
+if fetch http://127.0.0.1:8080/ >/dev/null 2>&1; then echo "reachable after flush?"; exit 1; fi
+net reload
+fetch http://127.0.0.1:8080/ | has hello-from-container
+# Teardown leaves nothing.
+net disconnect --container a; net disconnect --container b
+net disconnect --container b   # idempotent
+net rm bridge
+net netns-rm "$T/ns/a"; net netns-rm "$T/ns/b"
+leftovers
+"#,
+    );
+}
+
+#[test]
+fn user_defined_networks_resolve_names_and_are_isolated() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "user-defined networks",
+        r#"
+net create backend --subnet 10.124.0.0/24 > "$T/backend.json"
+grep -q '"dns": true' "$T/backend.json"
+net create other > "$T/other.json"          # subnet from the pool
+for c in web db x; do net netns-add "$T/ns/$c"; done
+net connect --network backend --container web --netns "$T/ns/web" --name web --name 3f2a9c1d7e4b --name api
+net connect --network backend --container db --netns "$T/ns/db" --name db
+net connect --network other --container x --netns "$T/ns/x" --name x > "$T/x.json"
+# Names, short ids and aliases resolve through the responder on the gateway.
+for name in web 3f2a9c1d7e4b api; do
+  ok=""
+  for _ in $(seq 30); do
+    if in_ns db busybox nslookup "$name" 10.124.0.1 2>/dev/null | has '10.124.0.2'; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ -n "$ok" ] || { echo "$name did not resolve"; in_ns db busybox nslookup "$name" 10.124.0.1 || true; exit 1; }
+done
+in_ns web busybox ping -c1 -W2 10.124.0.3 >/dev/null
+# No traffic between two different networks.
+XIP=$(grep -o '"ip": "[0-9.]*"' "$T/x.json" | cut -d'"' -f4)
+if in_ns web busybox ping -c1 -W1 "$XIP" >/dev/null 2>&1; then echo "two networks talk"; exit 1; fi
+# Removing a network in use is refused.
+if net rm backend 2>"$T/err"; then echo "rm of a network in use succeeded"; exit 1; fi
+grep -q 'connected containers' "$T/err"
+for c in web db; do net disconnect --network backend --container $c; done
+net disconnect --network other --container x
+net rm backend; net rm other
+# The responder exits once no network needs it.
+for _ in $(seq 50); do
+  pid=$(cat "$T/run/dns-run/coracle-dns.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && [ -d /proc/$pid ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = coracle-dns ] || break
+  sleep 0.1
+done
+if [ -n "${pid:-}" ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = coracle-dns ]; then echo "coracle-dns still running"; exit 1; fi
+for c in web db x; do net netns-rm "$T/ns/$c"; done
+leftovers
+"#,
+    );
+}
+
+#[test]
+fn internal_network_cannot_reach_out() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "internal",
+        r#"
+net create sealed --subnet 10.125.0.0/24 --internal
+net netns-add "$T/ns/i"
+net connect --network sealed --container i --netns "$T/ns/i"
+# An "outside" host: its own namespace behind a routed veth (192.0.2.0/24).
+unshare --net busybox sleep 120 & OUT=$!; PIDS="$PIDS $OUT"; sleep 0.2
+ip link add outside0 type veth peer name outside1
+ip link set outside1 netns "$OUT"
+ip addr add 192.0.2.1/24 dev outside0; ip link set outside0 up
+nsenter -t "$OUT" -n ip addr add 192.0.2.2/24 dev outside1
+nsenter -t "$OUT" -n ip link set outside1 up
+# Positive control: a container on the default bridge reaches it (masqueraded).
+net netns-add "$T/ns/o"; net connect --container o --netns "$T/ns/o" >/dev/null
+in_ns o busybox ping -c1 -W2 192.0.2.2 >/dev/null
+# The internal network does not.
+if in_ns i busybox ping -c1 -W1 192.0.2.2 >/dev/null 2>&1; then echo "internal network got out"; exit 1; fi
+in_ns i busybox ping -c1 -W1 10.125.0.1 >/dev/null   # its own gateway still answers
+if net connect --network sealed --container j --netns "$T/ns/i" -p 9000:80 2>"$T/err"; then
+  echo "published a port on an internal network"; exit 1
+fi
+net disconnect --container o; net rm bridge; net netns-rm "$T/ns/o"
+ip link del outside0
+net disconnect --network sealed --container i; net rm sealed; net netns-rm "$T/ns/i"
+leftovers
+"#,
+    );
+}
+
+#[test]
+fn fifty_concurrent_connects_get_fifty_addresses() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "concurrency",
+        r#"
+for i in $(seq 50); do net netns-add "$T/ns/n$i"; done
+for i in $(seq 50); do
+  net connect --container "c$i" --netns "$T/ns/n$i" > "$T/out$i" 2> "$T/err$i" & PIDS="$PIDS $!"
+done
+for p in $PIDS; do wait "$p" || { echo "a connect failed:"; cat "$T"/err*; exit 1; }; done
+PIDS=""
+n=$(cat "$T"/out* | grep -o '"ip": "[0-9.]*"' | sort -u | wc -l)
+[ "$n" = 50 ] || { echo "distinct addresses: $n"; exit 1; }
+if cat "$T"/out* | has -e '"ip": "10.123.0.0"' -e '"ip": "10.123.0.1"' -e '"ip": "10.123.0.255"'; then
+  echo "a reserved address was handed out"; exit 1
+fi
+[ "$(ip -o link show master ctest0 | wc -l)" = 50 ]
+for i in $(seq 50); do net disconnect --container "c$i" & PIDS="$PIDS $!"; done
+for p in $PIDS; do wait "$p"; done
+PIDS=""
+net rm bridge
+for i in $(seq 50); do net netns-rm "$T/ns/n$i"; done
+leftovers
+"#,
+    );
+}
+
+#[test]
+fn bad_input_is_refused_and_leaves_nothing() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "bad input",
+        r#"
+expect_fail() { local want=$1; shift; if "$@" 2>"$T/err"; then echo "succeeded: $*"; exit 1; fi
+  grep -q -- "$want" "$T/err" || { echo "error for '$*' lacks '$want':"; cat "$T/err"; exit 1; }; }
+net netns-add "$T/ns/a"
+expect_fail 'invalid port spec "80:abc"' net connect --container a --netns "$T/ns/a" -p 80:abc
+expect_fail 'not a network namespace' net connect --container a --netns "$T/nonexistent"
+expect_fail 'invalid subnet "10.0.0.0/33"' net create n1 --subnet 10.0.0.0/33
+net create n2 --subnet 10.126.0.0/16
+expect_fail 'overlaps network "n2"' net create n3 --subnet 10.126.5.0/24
+net connect --container a --netns "$T/ns/a" -p 8080:80
+net netns-add "$T/ns/b"
+expect_fail '8080' net connect --container b --netns "$T/ns/b" -p 8080:80
+# The refused connect left no endpoint, address or veth behind.
+[ "$(ip -o link show master ctest0 | wc -l)" = 1 ]
+[ "$(net inspect bridge | grep -c '"container"')" = 1 ]
+net disconnect --container a; net rm bridge; net rm n2
+net netns-rm "$T/ns/a"; net netns-rm "$T/ns/b"
+leftovers
+"#,
+    );
+}
