@@ -204,6 +204,9 @@ pub struct Endpoint {
     pub ip: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub mac: MacAddr,
+    /// Add the default route via `gateway`. Only one network of a container can
+    /// have it (Docker gives it to the first); a second interface gets none.
+    pub default_route: bool,
 }
 
 impl Endpoint {
@@ -222,6 +225,7 @@ impl Endpoint {
             ip: Ipv4Net::new(ip, cfg.subnet.prefix_len()).expect("prefix from a valid net"),
             gateway: cfg.gateway,
             mac: mac_for_ip(ip),
+            default_route: true,
         }
     }
 
@@ -419,7 +423,9 @@ fn configure(
     c.add_address(&ep.container_ifname, IpNet::V4(ep.ip))?;
     c.set_up(&ep.container_ifname)?;
     c.set_lo_up()?;
-    c.add_default_route(ep.gateway.into())?;
+    if ep.default_route {
+        c.add_default_route(ep.gateway.into())?;
+    }
     Ok(())
 }
 

@@ -390,8 +390,12 @@ impl Manager {
             let host = Netlink::new()?;
             bridge::ensure_bridge(&host, &cfg)?;
             bridge::enable_ip_forward(host.netns())?;
-            let mut ep = Endpoint::new(&cfg, &req.netns, Some(&req.container), ip);
+            // The host-side name hashes container *and* network: one container on two
+            // networks has two veth pairs.
+            let key = format!("{}/{}", req.container, def.name);
+            let mut ep = Endpoint::new(&cfg, &req.netns, Some(&key), ip);
             ep.container_ifname = format!("eth{taken}");
+            ep.default_route = taken == 0;
             bridge::setup_endpoint(&host, &cfg, &ep)?;
             steps.endpoint = Some(ep.clone());
             let record = EndpointRecord {
@@ -446,6 +450,7 @@ impl Manager {
                         ip: Ipv4Net::new(r.ip, r.prefix).unwrap_or_else(|_| Ipv4Net::from(r.ip)),
                         gateway: r.gateway,
                         mac: bridge::mac_for_ip(r.ip),
+                        default_route: false,
                     };
                     errors.extend(
                         bridge::teardown_endpoint(&host, &ep)

@@ -168,6 +168,14 @@ for name in web 3f2a9c1d7e4b api; do
   [ -n "$ok" ] || { echo "$name did not resolve"; in_ns db busybox nslookup "$name" 10.124.0.1 || true; exit 1; }
 done
 in_ns web busybox ping -c1 -W2 10.124.0.3 >/dev/null
+# A second network on a running container is a second interface, eth1.
+net connect --container web --netns "$T/ns/web" > "$T/web-bridge.json"
+grep -q '"interface": "eth1"' "$T/web-bridge.json"
+in_ns web ip -4 -o addr show eth1 | has 'inet 10.123.0.2/24'
+in_ns web ip -4 -o addr show eth0 | has 'inet 10.124.0.2/24'
+net disconnect --container web
+if in_ns web ip link show eth1 >/dev/null 2>&1; then echo "eth1 left after disconnect"; exit 1; fi
+net rm bridge
 # No traffic between two different networks.
 XIP=$(grep -o '"ip": "[0-9.]*"' "$T/x.json" | cut -d'"' -f4)
 if in_ns web busybox ping -c1 -W1 "$XIP" >/dev/null 2>&1; then echo "two networks talk"; exit 1; fi
