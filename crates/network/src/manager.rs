@@ -482,7 +482,7 @@ impl Manager {
     /// Rebuild every firewall rule from the stored state (after `nft flush ruleset`
     /// or a firewalld reload).
     pub fn reload(&self) -> Result<()> {
-        self.sync_firewall()
+        self.apply_firewall(true)
     }
 
     /// The firewall state all networks and endpoints call for.
@@ -510,10 +510,21 @@ impl Manager {
     }
 
     fn sync_firewall(&self) -> Result<()> {
+        self.apply_firewall(false)
+    }
+
+    /// Apply the rules the stored state calls for. Unless `force`, nothing is done
+    /// when they equal the last applied ones: a container without published ports
+    /// changes no rule, and each `nft` run costs milliseconds. The record of what
+    /// was applied lives in the run directory, which, like the rules themselves, does
+    /// not survive a reboot. After `nft flush ruleset`, `reload` (force) restores them.
+    fn apply_firewall(&self, force: bool) -> Result<()> {
+        let applied_path = self.cfg.run_dir.join("firewall-applied.json");
         let fw = NftFirewall::new(firewall::nft::Nft::default(), &self.cfg.table)?;
         let state = self.firewall_state()?;
         if state.networks.is_empty() {
             // Nothing of ours left: remove the table and any accepts we added.
+            let _ = std::fs::remove_file(&applied_path);
             return fw
                 .teardown()
                 .map_err(|e| ManagerError::Several(vec![e.to_string()]));
@@ -525,8 +536,17 @@ impl Manager {
         live.networks.retain(|n| present.contains(&n.bridge));
         live.ports
             .retain(|p| live.networks.iter().any(|n| n.name == p.network));
+        let previous: Option<FirewallState> = std::fs::read(&applied_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if !force && previous.as_ref() == Some(&live) {
+            return Ok(());
+        }
         firewall::write_sysctls(Path::new("/proc/sys"), &firewall::required_sysctls(&live))?;
+        // Forget the old record first: if the apply fails, the next call retries.
+        let _ = std::fs::remove_file(&applied_path);
         fw.apply(&live)?;
+        write_json(&applied_path, &live)?;
         Ok(())
     }
 
