@@ -17,6 +17,8 @@
 //! - [`dns`]: the DNS responder of user-defined networks (its own process,
 //!   `coracle-dns`), and the container's resolv.conf, hosts and hostname files.
 //!
+//! - [`mode`]: `--network` modes (bridge, a network name, none, host,
+//!   container:ID) and the network namespace each one means.
 //! - [`manager`]: all of the above as one system (networks, connect/disconnect,
 //!   reload), driven by the `coracle-net` command and later by the engine.
 //!
@@ -28,6 +30,7 @@ pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod manager;
+pub mod mode;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
