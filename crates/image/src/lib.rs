@@ -1,0 +1,12 @@
+//! coracle-image: the `image/` layer of ARCHITECTURE.md.
+//!
+//! - [`reference`]: image references parsed as Docker parses them
+//!   (`nginx` -> `docker.io/library/nginx:latest`).
+//! - [`content`]: a content-addressed blob store (`blobs/sha256/<hex>`) with an
+//!   ingest area for partial writes and digest verification before an atomic commit.
+//!
+//! Registry pulls, layer unpacking, archives and overlay snapshots come next.
+#![deny(unsafe_code)]
+
+pub mod content;
+pub mod reference;
