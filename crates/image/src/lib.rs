@@ -5,8 +5,12 @@
 //! - [`content`]: a content-addressed blob store (`blobs/sha256/<hex>`) with an
 //!   ingest area for partial writes and digest verification before an atomic commit.
 //!
-//! Registry pulls, layer unpacking, archives and overlay snapshots come next.
+//! - [`unpack`]: layer tarballs (gzip, zstd, plain) unpacked safely into a
+//!   directory, whiteouts turned into overlayfs whiteouts.
+//!
+//! Registry pulls, archives and overlay snapshots come next.
 #![deny(unsafe_code)]
 
 pub mod content;
 pub mod reference;
+pub mod unpack;
