@@ -538,15 +538,29 @@ impl Unpacker<'_> {
         if key.is_empty() || key.as_bytes().contains(&0) {
             return Err(refused(name, "invalid extended attribute name"));
         }
-        warn!(
-            entry = %name,
-            path = %path.display(),
-            xattr = %key.to_string_lossy(),
-            len = value.len(),
-            "extended attribute not applied (no safe lsetxattr binding)"
-        );
-        self.summary.xattrs_skipped += 1;
-        Ok(())
+        // xattr::set is lsetxattr: a symlink's own attributes, never its target's.
+        let Err(e) = xattr::set(path, key, value) else {
+            return Ok(());
+        };
+        // security.* and trusted.* need privileges (or a file system that supports
+        // them); a layer is still usable without them, so skip those and say so.
+        let privileged =
+            key.as_bytes().starts_with(b"security.") || key.as_bytes().starts_with(b"trusted.");
+        let denied = matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOTSUP));
+        if privileged && denied {
+            warn!(
+                entry = %name,
+                path = %path.display(),
+                xattr = %key.to_string_lossy(),
+                "extended attribute not applied: {e}"
+            );
+            self.summary.xattrs_skipped += 1;
+            return Ok(());
+        }
+        Err(UnpackError::Entry {
+            entry: name.to_string(),
+            source: e,
+        })
     }
 
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {

@@ -262,8 +262,9 @@ fn check_normal(dest: &Path, summary: &Summary) {
     assert_eq!(summary.entries, 10);
     assert_eq!(summary.bytes, 20 + 18 + 1 + 8 + 2);
     assert_eq!(summary.whiteouts, 0);
-    // The `user.test` xattr is parsed but cannot be applied yet (no safe lsetxattr).
-    assert_eq!(summary.xattrs_skipped, 1);
+    assert_eq!(summary.xattrs_skipped, 0);
+    let tagged = xattr::get(dest.join("tagged"), "user.test").unwrap();
+    assert_eq!(tagged.as_deref(), Some(&b"hello"[..]), "user.test xattr");
 }
 
 #[test]
@@ -381,8 +382,9 @@ fn whiteouts_become_overlay_whiteouts() {
     assert!(!dest.join("x/.wh..wh.plnk").exists());
     assert_eq!(fs::read(dest.join("opaque/kept")).unwrap(), b"k");
     assert_eq!(summary.whiteouts, 3);
-    // trusted.overlay.opaque cannot be set yet (no safe lsetxattr): it is counted as skipped.
-    assert_eq!(summary.xattrs_skipped, 1);
+    assert_eq!(summary.xattrs_skipped, 0);
+    let opaque = xattr::get(dest.join("opaque"), "trusted.overlay.opaque").unwrap();
+    assert_eq!(opaque.as_deref(), Some(&b"y"[..]), "opaque marker");
 }
 
 /// Each case: entries (a harmless one first, so cleanup is exercised) and the entry that must
