@@ -8,9 +8,13 @@
 //! - [`unpack`]: layer tarballs (gzip, zstd, plain) unpacked safely into a
 //!   directory, whiteouts turned into overlayfs whiteouts.
 //!
+//! - [`snapshot`]: overlayfs mounts for containers (lower dirs = the layer chain,
+//!   a fresh upper and work dir), for chains longer than the mount-option limit.
+//!
 //! Registry pulls, archives and overlay snapshots come next.
 #![deny(unsafe_code)]
 
 pub mod content;
 pub mod reference;
+pub mod snapshot;
 pub mod unpack;
