@@ -364,17 +364,16 @@ impl Manager {
                 reason: format!("network {:?} is internal", def.name),
             });
         }
-        let mut all_ports: Vec<PortMapping> = self
-            .all_endpoints()?
-            .into_iter()
-            .flat_map(|e| e.ports)
+        let existing = self.all_endpoints()?;
+        let mut all_ports: Vec<PortMapping> = existing
+            .iter()
+            .flat_map(|e| e.ports.iter().copied())
             .collect();
         all_ports.extend(req.ports.iter().copied());
         ports::check_conflicts(&all_ports)?;
         // The interface name: eth0 on the first network, eth1 on the next, ...
-        let taken = self
-            .all_endpoints()?
-            .into_iter()
+        let taken = existing
+            .iter()
             .filter(|e| e.container == req.container)
             .count();
         let sub = Subnet::with_gateway(def.subnet, def.gateway)?;

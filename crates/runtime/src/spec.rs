@@ -32,13 +32,16 @@ pub enum SpecError {
 }
 
 /// A loaded, validated bundle.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Bundle {
     /// Absolute path of the bundle directory.
     pub dir: PathBuf,
     pub spec: Spec,
     /// Absolute, canonical path of the root file system.
     pub rootfs: PathBuf,
+    /// `linux.seccomp`, compiled while validating: init inherits it across the fork
+    /// and loads it, instead of compiling the profile a second time.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 impl Bundle {
@@ -57,7 +60,7 @@ impl Bundle {
             path: path.clone(),
             source,
         })?;
-        validate(&spec, &path)?;
+        let seccomp = check(&spec, &path)?;
         let root = spec.root().as_ref().expect("validated").path();
         let rootfs = if root.is_absolute() {
             root.clone()
@@ -81,7 +84,12 @@ impl Bundle {
                 ))
             }
         };
-        Ok(Bundle { dir, spec, rootfs })
+        Ok(Bundle {
+            dir,
+            spec,
+            rootfs,
+            seccomp,
+        })
     }
 }
 
@@ -95,6 +103,11 @@ fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> 
 
 /// Checks that need no file system access (the rootfs is checked by [`Bundle::load`]).
 pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
+    check(spec, path).map(drop)
+}
+
+/// [`validate`], keeping the compiled seccomp filter.
+fn check(spec: &Spec, path: &Path) -> Result<Option<crate::seccomp::Filter>, SpecError> {
     let version = spec.version();
     if !version.starts_with("1.") {
         return Err(invalid(
@@ -257,12 +270,14 @@ pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
         crate::sysctl::validate(sysctl, &types)
             .map_err(|e| invalid(path, "linux.sysctl", e.to_string()))?;
     }
-    if let Some(seccomp) = linux.seccomp() {
-        // Compile once here so a malformed profile is refused before anything exists.
-        crate::seccomp::compile(seccomp)
-            .map_err(|e| invalid(path, "linux.seccomp", e.to_string()))?;
-    }
-    Ok(())
+    // Compiled here, before anything exists, so a malformed profile is refused
+    // first; the filter is kept for init.
+    linux
+        .seccomp()
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()
+        .map_err(|e| invalid(path, "linux.seccomp", e.to_string()))
 }
 
 #[cfg(test)]

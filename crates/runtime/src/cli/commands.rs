@@ -277,13 +277,6 @@ fn exec_process(c: &Container, args: &ExecArgs) -> Result<Process> {
             .to_ascii_uppercase()
             .parse()
             .map_err(|_| anyhow!("--cap {name:?}: unknown capability"))?;
-        for set in [
-            caps.bounding().clone(),
-            caps.effective().clone(),
-            caps.permitted().clone(),
-        ] {
-            let _ = set;
-        }
         let add = |s: &Option<coracle_runtime::oci_spec::runtime::Capabilities>| {
             let mut s = s.clone().unwrap_or_default();
             s.insert(cap);

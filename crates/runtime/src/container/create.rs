@@ -130,6 +130,7 @@ fn create_reserved(
         console: opts.console.as_ref(),
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
+        seccomp: bundle.seccomp.as_ref(),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
     let mut run_create_runtime_hooks = |pid: i32| -> Result<String> {

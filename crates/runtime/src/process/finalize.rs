@@ -24,19 +24,19 @@ use crate::seccomp::Filter;
 use crate::sys::raw;
 
 /// A process ready for execve.
-pub(super) struct Prepared {
+pub(super) struct Prepared<'f> {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
     no_new_privs: bool,
-    deferred_filter: Option<Filter>,
+    deferred_filter: Option<&'f Filter>,
 }
 
-pub(super) fn prepare(
+pub(super) fn prepare<'f>(
     process: &Process,
-    filter: Option<Filter>,
+    filter: Option<&'f Filter>,
     preserve_fds: u32,
-) -> Result<Prepared, String> {
+) -> Result<Prepared<'f>, String> {
     let warn_lsm = |what: &str| {
         tracing::warn!("process.{what} is set but this host cannot apply it; ignored");
     };
@@ -95,7 +95,7 @@ pub(super) fn prepare(
     })
 }
 
-pub(super) fn exec(p: Prepared) -> Result<std::convert::Infallible, String> {
+pub(super) fn exec(p: Prepared<'_>) -> Result<std::convert::Infallible, String> {
     if p.no_new_privs {
         raw::set_no_new_privs().map_err(|e| format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"))?;
     }

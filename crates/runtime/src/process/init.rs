@@ -51,11 +51,6 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
         .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     raw::set_non_dumpable().map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-    // Compile seccomp before touching anything, so a bad profile fails early.
-    let filter = match linux.seccomp() {
-        Some(s) => Some(crate::seccomp::compile(s).map_err(|e| e.to_string())?),
-        None => None,
-    };
     let layout = cfg.cgroup.layout().clone();
     crate::rootfs::prepare(&sys, spec, cfg.rootfs, Some(&layout)).map_err(|e| e.to_string())?;
 
@@ -100,7 +95,8 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
     }
     crate::rootfs::finish(&sys, spec).map_err(|e| e.to_string())?;
 
-    let prepared = finalize::prepare(process, filter, cfg.preserve_fds)?;
+    // The filter main compiled while validating the spec (inherited across fork).
+    let prepared = finalize::prepare(process, cfg.seccomp, cfg.preserve_fds)?;
     // Report ready, then block until `start` opens the fifo for reading.
     raw::set_parent_death_signal(0).map_err(|e| format!("prctl(PR_SET_PDEATHSIG, 0): {e}"))?;
     chan.send(&Message::Ready).map_err(|e| e.to_string())?;
@@ -133,7 +129,7 @@ fn setup_exec(cfg: &ExecConfig<'_>, _chan: &Channel) -> Result<Never, String> {
             .ok_or("process.terminal is true but no console socket was given")?;
         attach_new_pty(&LinuxSyscall, console)?;
     }
-    let prepared = finalize::prepare(process, filter, cfg.preserve_fds)?;
+    let prepared = finalize::prepare(process, filter.as_ref(), cfg.preserve_fds)?;
     // The exec'd process must not be killed when main (e.g. `exec --detach`) exits.
     raw::set_parent_death_signal(0).map_err(|e| format!("prctl(PR_SET_PDEATHSIG, 0): {e}"))?;
     finalize::exec(prepared).map(|never| match never {})

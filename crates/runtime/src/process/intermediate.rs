@@ -52,6 +52,9 @@ pub(super) fn run_for_exec(cfg: &ExecConfig<'_>, chan: &Channel, child_end: Chan
     super::set_name("coracle:[1:INTER]");
     let result = (|| -> Result<(), String> {
         setup_common()?;
+        // The cgroup first, as for init: once the container's user namespace is
+        // joined we may lack the privilege to write cgroup.procs, and the exec'd
+        // process must be accounted (and frozen, limited) with the container.
         cfg.cgroup.add_task(0).map_err(|e| e.to_string())?;
         let types: Vec<LinuxNamespaceType> = cfg
             .spec

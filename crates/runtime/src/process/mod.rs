@@ -48,6 +48,8 @@ pub struct InitConfig<'a> {
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
+    /// `linux.seccomp`, compiled by spec validation; loaded by init.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// What an `exec`'d process needs.

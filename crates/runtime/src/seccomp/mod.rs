@@ -308,7 +308,7 @@ impl Filter {
     }
 
     /// Load the filter into the calling process.
-    pub fn load(self) -> Result<(), SeccompError> {
+    pub fn load(&self) -> Result<(), SeccompError> {
         tracing::debug!("loading seccomp filter");
         self.ctx.load().map_err(|source| SeccompError::Load {
             source,
