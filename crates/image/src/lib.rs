@@ -11,10 +11,13 @@
 //! - [`snapshot`]: overlayfs mounts for containers (lower dirs = the layer chain,
 //!   a fresh upper and work dir), for chains longer than the mount-option limit.
 //!
-//! Registry pulls, archives and overlay snapshots come next.
+//! - [`registry`]: pulls from registries into the content store.
+//! - [`archive`]: `docker save` / OCI layout archives, and `import`.
 #![deny(unsafe_code)]
 
+pub mod archive;
 pub mod content;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod unpack;
