@@ -94,7 +94,8 @@ impl Digest {
         Self::from_hasher(Sha256::new_with_prefix(data))
     }
 
-    fn from_hasher(hasher: Sha256) -> Self {
+    /// The digest a finished hasher computed.
+    pub(crate) fn from_hasher(hasher: Sha256) -> Self {
         let bytes = hasher.finalize();
         let mut hex = String::with_capacity(HEX_LEN);
         for b in bytes.iter() {

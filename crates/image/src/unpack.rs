@@ -12,10 +12,12 @@
 //! directory that only this function writes to while it runs, so those checks cannot be raced.
 //! On any error everything inside the destination is removed before the error is returned.
 //!
-//! Extended attributes: neither `std` nor nix 0.29 offers `lsetxattr`, and this crate forbids
-//! unsafe code, so xattrs (PAX `SCHILY.xattr.*` and the opaque marker) are parsed and validated
-//! but not applied yet; each one is logged and counted in [`Summary::xattrs_skipped`]. See
-//! [`set_xattr`], the single place to change once a safe binding is available.
+//! Extended attributes (PAX `SCHILY.xattr.*`) and the opaque marker are applied with
+//! `lsetxattr`; `security.*` and `trusted.*` ones the kernel refuses to an unprivileged process
+//! are skipped with a warning and counted in [`Summary::xattrs_skipped`].
+//!
+//! The sha256 of the uncompressed stream is computed on the way ([`Summary::diff_id`]), so the
+//! caller can check it against the image config's `rootfs.diff_ids` (the layer's identity).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, OpenOptions};
@@ -26,7 +28,10 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{makedev, mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
+use sha2::{Digest as _, Sha256};
 use tracing::{debug, warn};
+
+use crate::content::Digest;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
@@ -61,6 +66,9 @@ pub struct Summary {
     /// Extended attributes (including opaque markers) that could not be applied; see the module
     /// documentation.
     pub xattrs_skipped: u64,
+    /// sha256 of the whole uncompressed tar stream, trailing padding included: the layer's
+    /// `diff_id`.
+    pub diff_id: Option<Digest>,
 }
 
 /// Why a layer could not be unpacked. Entry paths are the raw names from the tarball.
@@ -137,13 +145,18 @@ pub fn unpack(
         });
     }
     let result = decompress(reader).and_then(|r| {
+        let mut hashed = HashingReader {
+            inner: r,
+            hasher: Sha256::new(),
+        };
         let mut u = Unpacker {
             dest,
             opts,
             summary: Summary::default(),
             dirs: Vec::new(),
         };
-        u.run(r)?;
+        u.run(&mut hashed)?;
+        u.summary.diff_id = Some(Digest::from_hasher(hashed.hasher));
         Ok(u.summary)
     });
     if result.is_err() {
@@ -177,6 +190,20 @@ fn decompress<'a>(mut reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, Unpa
         ),
         Compression::None => Box::new(stream),
     })
+}
+
+/// Passes bytes through while hashing them.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Removes everything inside `dir` (not `dir` itself). `remove_dir_all` does not follow
@@ -243,14 +270,15 @@ struct Pax {
 }
 
 impl Unpacker<'_> {
-    fn run(&mut self, reader: Box<dyn Read + '_>) -> Result<(), UnpackError> {
+    fn run(&mut self, reader: &mut dyn Read) -> Result<(), UnpackError> {
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(UnpackError::Stream)? {
             let mut entry = entry.map_err(UnpackError::Stream)?;
             self.summary.entries += 1;
             self.entry(&mut entry)?;
         }
-        // Read to the end of the compressed stream so its checksum is verified.
+        // Read to the end of the stream: the compressed stream's checksum is verified and the
+        // diff_id covers the tar's trailing padding, as every other implementation hashes it.
         io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(UnpackError::Stream)?;
         self.finish_dirs()
     }

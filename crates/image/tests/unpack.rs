@@ -293,6 +293,17 @@ fn gzip_unpacks() {
 }
 
 #[test]
+fn diff_id_is_the_sha256_of_the_uncompressed_tar_whatever_the_compression() {
+    let tar = normal_layer().tar();
+    let expected = coracle_image::content::Digest::of_bytes(&tar);
+    for (what, data) in [("plain", tar.clone()), ("gzip", normal_layer().gzip())] {
+        let site = Site::new();
+        let summary = site.unpack(&data).unwrap();
+        assert_eq!(summary.diff_id.as_ref(), Some(&expected), "{what} layer");
+    }
+}
+
+#[test]
 fn zstd_unpacks() {
     let site = Site::new();
     let tar = normal_layer().tar();
