@@ -42,6 +42,14 @@ pub enum ManagerError {
     },
     #[error("network {0:?} has connected containers; disconnect them first")]
     InUse(String),
+    #[error(
+        "no free host port for {mapping} in {start}-{end}: every port there is published or in use"
+    )]
+    NoFreePort {
+        mapping: PortMapping,
+        start: u16,
+        end: u16,
+    },
     #[error("container {container} is already connected to network {network:?}")]
     AlreadyConnected { container: String, network: String },
     #[error("invalid {what} {value:?}: {reason}")]
@@ -145,6 +153,9 @@ pub struct ManagerConfig {
     /// `coracle-dns`; None disables DNS (names are still recorded).
     pub dns_binary: Option<PathBuf>,
     pub dns_port: u16,
+    /// Where host ports for `-P` / `-p 80` come from; None: the host's ephemeral
+    /// range (`ip_local_port_range`), as Docker does.
+    pub host_port_range: Option<(u16, u16)>,
 }
 
 pub struct Manager {
@@ -371,6 +382,9 @@ impl Manager {
             .collect();
         all_ports.extend(req.ports.iter().copied());
         ports::check_conflicts(&all_ports)?;
+        // Validation done but for the host ports left to the engine (`-P`, `-p 80`).
+        // The manager lock is held, so no other Coracle process picks at the same time.
+        let chosen_ports = self.choose_host_ports(&req.ports, &all_ports)?;
         // The interface name: eth0 on the first network, eth1 on the next, ...
         let taken = existing
             .iter()
@@ -408,7 +422,7 @@ impl Manager {
                 gateway: def.gateway,
                 mac: ep.mac.to_string(),
                 names: req.names.clone(),
-                ports: req.ports.clone(),
+                ports: chosen_ports.clone(),
             };
             let dir = self.endpoints_dir(&def.name);
             std::fs::create_dir_all(&dir).map_err(io("mkdir", &dir))?;
@@ -425,6 +439,52 @@ impl Manager {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `requested` with every host port that was left open chosen: a free port (range)
+    /// of the host's ephemeral range that no Coracle endpoint publishes (`published`
+    /// holds them, plus the request's own) and that no socket of the host uses. The
+    /// walk resumes after the last port chosen (remembered in the run directory), so
+    /// a port just released is not handed out again at once. The chosen ports live
+    /// in the endpoint record: disconnect releases them with it.
+    fn choose_host_ports(
+        &self,
+        requested: &[PortMapping],
+        published: &[PortMapping],
+    ) -> Result<Vec<PortMapping>> {
+        if requested.iter().all(PortMapping::host_port_chosen) {
+            return Ok(requested.to_vec());
+        }
+        let range = self
+            .cfg
+            .host_port_range
+            .unwrap_or_else(|| ports::ephemeral_range(Path::new("/proc/sys")));
+        let hint_path = self.cfg.run_dir.join("next-host-port");
+        let mut next = std::fs::read_to_string(&hint_path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u16>().ok())
+            .unwrap_or(range.0);
+        let mut taken = published.to_vec();
+        let mut out = Vec::with_capacity(requested.len());
+        for m in requested {
+            if m.host_port_chosen() {
+                out.push(*m);
+                continue;
+            }
+            let c = ports::pick_host_port(m, range, next, &taken, &mut ports::host_port_free)
+                .ok_or(ManagerError::NoFreePort {
+                    mapping: *m,
+                    start: range.0,
+                    end: range.1,
+                })?;
+            next = c.host_port_end.checked_add(1).unwrap_or(range.0);
+            taken.push(c);
+            out.push(c);
+        }
+        // Only a hint: losing it just restarts the walk at the range's start.
+        let _ = std::fs::write(&hint_path, format!("{next}\n"));
+        tracing::debug!(ports = ?out, "host ports chosen");
+        Ok(out)
     }
 
     /// Disconnect a container from a network. Best-effort and idempotent: goes on

@@ -17,7 +17,13 @@
 //! range) and calls [`PortMapping::with_host_port`] before the mapping reaches the
 //! firewall. A port written as `0` is refused: it is never what the user meant.
 //!
-//! Everything here is pure.
+//! Choosing that port (`-P`, `-p 80`): [`pick_host_port`] walks the host's
+//! ephemeral range ([`ephemeral_range`], like Docker) from a starting point and
+//! takes the first port (range) that no published mapping claims and that the host
+//! does not use ([`host_port_free`], a trial bind). [`publish_all`] turns a list of
+//! exposed ports (`--expose 80 --expose 53/udp`) into such mappings.
+//!
+//! Everything here is pure except [`ephemeral_range`] and [`host_port_free`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -323,6 +329,109 @@ fn parse_port(
     }
 }
 
+/// The range Docker takes ports for `-P` from when the host does not say:
+/// the kernel's default `ip_local_port_range` start and Docker's fallback end.
+pub const DEFAULT_EPHEMERAL_RANGE: (u16, u16) = (49153, 60999);
+
+/// The host's ephemeral port range, from `ip_local_port_range` (two numbers, e.g.
+/// `32768\t60999`) of the calling network namespace; [`DEFAULT_EPHEMERAL_RANGE`]
+/// when the file cannot be read or makes no sense.
+pub fn ephemeral_range(proc_sys: &std::path::Path) -> (u16, u16) {
+    let path = proc_sys.join("net/ipv4/ip_local_port_range");
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| parse_port_range_sysctl(&t))
+        .unwrap_or(DEFAULT_EPHEMERAL_RANGE)
+}
+
+/// `"32768\t60999\n"` -> (32768, 60999); None unless 1 <= first <= last <= 65535.
+pub fn parse_port_range_sysctl(text: &str) -> Option<(u16, u16)> {
+    let mut it = text.split_whitespace().map(|w| w.parse::<u16>().ok());
+    let (a, b) = (it.next()??, it.next()??);
+    (a >= 1 && a <= b && it.next().is_none()).then_some((a, b))
+}
+
+/// Whether the host could bind every port of `mapping`'s host range (which must be
+/// chosen) for its protocol on its host address (every address when unset): a
+/// trial bind of each port, released at once. A port some process listens on, or
+/// (UDP) has bound, is not free. Only IPv4 and IPv6 sockets of the calling
+/// namespace are seen.
+pub fn host_port_free(mapping: &PortMapping) -> bool {
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+    let ip = mapping.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    (mapping.host_port_start..=mapping.host_port_end).all(|port| {
+        let addr = SocketAddr::new(ip, port);
+        match mapping.protocol {
+            Protocol::Tcp => TcpListener::bind(addr).is_ok(),
+            Protocol::Udp => UdpSocket::bind(addr).is_ok(),
+        }
+    })
+}
+
+/// Chooses the host port (range) of a mapping whose host port is not chosen yet.
+///
+/// Candidates are the starts `s` in `range` (inclusive) such that the whole host
+/// range `s..s+len` fits in `range`, tried in order from `from` (wrapping around
+/// once), so successive choices move on through the range as Docker's do instead
+/// of reusing a port just released. A candidate is taken when it conflicts with
+/// none of `published` (every mapping Coracle has, and those chosen earlier in the
+/// same request) and `is_free` says the host does not use it. At most one pass over
+/// the range. Returns the mapping with its host port set, or None when no port is
+/// left (or the mapping already has one).
+pub fn pick_host_port(
+    mapping: &PortMapping,
+    range: (u16, u16),
+    from: u16,
+    published: &[PortMapping],
+    is_free: &mut dyn FnMut(&PortMapping) -> bool,
+) -> Option<PortMapping> {
+    if mapping.host_port_chosen() || range.0 == 0 || range.1 < range.0 {
+        return None;
+    }
+    let first = u32::from(range.0);
+    let last_start = u32::from(range.1).checked_sub(mapping.len() - 1)?;
+    if last_start < first {
+        return None;
+    }
+    let count = last_start - first + 1;
+    // A hint outside the candidates (the range changed, or the last choice was at
+    // its end) starts over at the beginning.
+    let from = Some(u32::from(from))
+        .filter(|f| (first..=last_start).contains(f))
+        .unwrap_or(first);
+    for i in 0..count {
+        let start = first + (from - first + i) % count;
+        let candidate = mapping.with_host_port(u16::try_from(start).ok()?)?;
+        if published.iter().any(|p| p.conflicts_with(&candidate)) {
+            continue;
+        }
+        if is_free(&candidate) {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+/// `-P`: every exposed port (`80`, `53/udp`, `8000-8002`) published on a host port
+/// the engine chooses (on every address).
+pub fn publish_all(exposed: &[String]) -> Result<Vec<PortMapping>, PortError> {
+    exposed
+        .iter()
+        .map(|e| {
+            let m = parse_port_spec(e)?;
+            if m.host_ip.is_some() || m.host_port_chosen() {
+                return Err(PortError::Invalid {
+                    spec: e.clone(),
+                    reason: "an exposed port is a container port (range) with an optional \
+                             protocol, like 80 or 53/udp"
+                        .to_string(),
+                });
+            }
+            Ok(m)
+        })
+        .collect()
+}
+
 impl FromStr for PortMapping {
     type Err = PortError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -468,6 +577,99 @@ mod tests {
         assert_eq!((c.host_port_start, c.host_port_end), (30000, 30002));
         assert_eq!(m.with_host_port(65534), None);
         assert_eq!(m.with_host_port(0), None);
+    }
+
+    #[test]
+    fn port_range_sysctl() {
+        assert_eq!(
+            parse_port_range_sysctl("32768\t60999\n"),
+            Some((32768, 60999))
+        );
+        assert_eq!(parse_port_range_sysctl("1024 1024"), Some((1024, 1024)));
+        assert_eq!(parse_port_range_sysctl("60999 32768"), None);
+        assert_eq!(parse_port_range_sysctl("0 10"), None);
+        assert_eq!(parse_port_range_sysctl("10"), None);
+        assert_eq!(parse_port_range_sysctl("1 2 3"), None);
+        assert_eq!(parse_port_range_sysctl("x 2"), None);
+        let missing = std::path::Path::new("/nonexistent-proc-sys");
+        assert_eq!(ephemeral_range(missing), DEFAULT_EPHEMERAL_RANGE);
+    }
+
+    #[test]
+    fn picking_a_host_port() {
+        let any = &mut |_: &PortMapping| true;
+        let m = p("80");
+        let c = pick_host_port(&m, (40000, 40009), 40000, &[], any).unwrap();
+        assert_eq!((c.host_port_start, c.host_port_end), (40000, 40000));
+        assert_eq!(c.container_port_start, 80);
+        // Published ones (whatever their container port) are skipped.
+        let taken = [p("40000:81"), p("127.0.0.1:40001:82")];
+        let c = pick_host_port(&m, (40000, 40009), 40000, &taken, any).unwrap();
+        assert_eq!(c.host_port_start, 40002);
+        // A UDP mapping on 40000 does not take the TCP port.
+        let c = pick_host_port(&m, (40000, 40009), 40000, &[p("40000:80/udp")], any).unwrap();
+        assert_eq!(c.host_port_start, 40000);
+        // Ports the host uses are skipped; the walk starts at `from` and wraps.
+        let busy = &mut |c: &PortMapping| c.host_port_start != 40008;
+        let c = pick_host_port(&m, (40000, 40009), 40008, &[], busy).unwrap();
+        assert_eq!(c.host_port_start, 40009);
+        let c = pick_host_port(&m, (40000, 40009), 40009, &[p("40009:1")], any).unwrap();
+        assert_eq!(c.host_port_start, 40000);
+        let c = pick_host_port(&m, (40000, 40009), 40010, &[], any).unwrap();
+        assert_eq!(
+            c.host_port_start, 40000,
+            "a hint past the range starts over"
+        );
+        // A range needs room for all of it, with nothing in it taken.
+        let r = p("127.0.0.1::80-82");
+        let c = pick_host_port(&r, (40000, 40005), 40000, &[p("40001:1")], any).unwrap();
+        assert_eq!((c.host_port_start, c.host_port_end), (40002, 40004));
+        assert_eq!(c.host_ip, r.host_ip);
+        assert_eq!(pick_host_port(&r, (40000, 40001), 40000, &[], any), None);
+        // Full: every port published, or every port busy; each tried once at most.
+        let full: Vec<_> = (40000..=40003).map(|h| p(&format!("{h}:1"))).collect();
+        assert_eq!(pick_host_port(&m, (40000, 40003), 40000, &full, any), None);
+        let mut tries = 0;
+        let never = &mut |_: &PortMapping| {
+            tries += 1;
+            false
+        };
+        assert_eq!(pick_host_port(&m, (40000, 40003), 40002, &[], never), None);
+        assert_eq!(tries, 4);
+        // Already chosen: nothing to pick.
+        assert_eq!(
+            pick_host_port(&p("8080:80"), (40000, 40003), 0, &[], any),
+            None
+        );
+    }
+
+    #[test]
+    fn publish_all_exposed_ports() {
+        let v = publish_all(&["80".into(), "53/udp".into(), "8000-8001".into()]).unwrap();
+        assert_eq!(v.len(), 3);
+        assert!(v
+            .iter()
+            .all(|m| !m.host_port_chosen() && m.host_ip.is_none()));
+        assert_eq!(v[1].protocol, Protocol::Udp);
+        let e = publish_all(&["8080:80".into()]).unwrap_err().to_string();
+        assert!(
+            e.contains("\"8080:80\": an exposed port is a container port"),
+            "{e}"
+        );
+        assert!(publish_all(&["x".into()]).is_err());
+    }
+
+    #[test]
+    fn host_port_free_sees_a_listener() {
+        // Loopback of the calling namespace only; the port comes from the kernel.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let on_lo = p(&format!("127.0.0.1:{port}:80"));
+        let on_all = p(&format!("{port}:80"));
+        assert!(!host_port_free(&on_lo));
+        assert!(!host_port_free(&on_all), "every address includes 127.0.0.1");
+        drop(l);
+        assert!(host_port_free(&on_lo));
     }
 
     #[test]

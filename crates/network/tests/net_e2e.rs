@@ -291,3 +291,47 @@ leftovers
 "#,
     );
 }
+
+#[test]
+fn publish_all_picks_free_distinct_host_ports() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "publish all",
+        r#"
+hostport() { grep -o '"host_port_start": [0-9]*' "$1" | head -n1 | awk '{print $2}'; }
+# A host process already listens on the range's first port: it must be skipped.
+busybox httpd -f -p 127.0.0.1:40000 -h "$T/www" & PIDS="$PIDS $!"
+for _ in $(seq 50); do fetch http://127.0.0.1:40000/ >/dev/null 2>&1 && break; sleep 0.1; done
+RANGE="--host-port-range 40000-40002"
+for c in a b c d; do net netns-add "$T/ns/$c"; done
+net $RANGE connect --container a --netns "$T/ns/a" -p 80 > "$T/a.json"
+net $RANGE connect --container b --netns "$T/ns/b" -P --expose 80 --expose 53/udp > "$T/b.json"
+PA=$(hostport "$T/a.json"); PB=$(hostport "$T/b.json")
+[ "$PA" = 40001 ] || { echo "a got host port '$PA', want 40001"; cat "$T/a.json"; exit 1; }
+[ "$PB" = 40002 ] || { echo "b got host port '$PB', want 40002"; cat "$T/b.json"; exit 1; }
+# The UDP port has its own numbers: 40000 is only taken for TCP on the host.
+grep -A1 '"host_port_start": 40000' "$T/b.json" | has udp || { echo "53/udp not on 40000"; cat "$T/b.json"; exit 1; }
+# The chosen ports answer from the host namespace (127.0.0.1 and the host's address).
+serve a 80; serve b 80
+fetch "http://127.0.0.1:$PA/" | has hello-from-container
+fetch "http://10.123.0.1:$PB/" | has hello-from-container
+# The range is used up (40000 is the host's): a clear error, nothing half-made.
+if net $RANGE connect --container c --netns "$T/ns/c" -p 80 2>"$T/err"; then echo "got a port from a full range"; exit 1; fi
+grep -q 'no free host port for 80/tcp in 40000-40002' "$T/err" || { cat "$T/err"; exit 1; }
+[ "$(ip -o link show master ctest0 | wc -l)" = 2 ]
+# -P without --expose publishes nothing; --expose without -P neither.
+net $RANGE connect --container d --netns "$T/ns/d" --expose 80 > "$T/d.json"
+grep -q '"ports": \[\]' "$T/d.json"
+# Teardown releases a's port: the next request gets it.
+net disconnect --container a
+net $RANGE connect --container c --netns "$T/ns/c" -p 80 > "$T/c.json"
+[ "$(hostport "$T/c.json")" = 40001 ] || { echo "a's port was not released"; cat "$T/c.json"; exit 1; }
+for c in b c d; do net disconnect --container $c; done
+net rm bridge
+for c in a b c d; do net netns-rm "$T/ns/$c"; done
+leftovers
+"#,
+    );
+}

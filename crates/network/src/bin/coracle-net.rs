@@ -46,6 +46,10 @@ struct Cli {
     /// Do not start the DNS responder (names are still recorded).
     #[arg(long)]
     no_dns: bool,
+    /// Host ports for `-P` and `-p PORT` come from this range (FIRST-LAST);
+    /// default: the host's ip_local_port_range, as Docker does.
+    #[arg(long, env = "CORACLE_NET_HOST_PORT_RANGE", value_parser = parse_port_range)]
+    host_port_range: Option<(u16, u16)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,9 +84,18 @@ enum Command {
         /// A name DNS answers for (container name, short id, alias); repeatable.
         #[arg(long = "name")]
         names: Vec<String>,
-        /// -p style: [hostip:]hostport:port[/tcp|udp]; repeatable.
+        /// -p style: [hostip:]hostport:port[/tcp|udp]; repeatable. Without a host
+        /// port (`-p 80`, `-p 127.0.0.1::80`) a free one is chosen and shown in the
+        /// output's `ports`.
         #[arg(short = 'p', long = "publish")]
         publish: Vec<String>,
+        /// A port the container exposes (`80`, `53/udp`, `8000-8001`); repeatable.
+        /// Published only with --publish-all.
+        #[arg(long)]
+        expose: Vec<String>,
+        /// -P: publish every --expose'd port on a free host port.
+        #[arg(short = 'P', long)]
+        publish_all: bool,
     },
     /// Disconnect a container (best-effort, idempotent).
     Disconnect {
@@ -151,6 +164,7 @@ fn run(cli: Cli) -> Result<serde_json::Value, String> {
         },
         dns_binary,
         dns_port: cli.dns_port,
+        host_port_range: cli.host_port_range,
     })
     .map_err(|e| s(&e))?;
     match cli.command {
@@ -185,12 +199,19 @@ fn run(cli: Cli) -> Result<serde_json::Value, String> {
             ip,
             names,
             publish,
+            expose,
+            publish_all,
         } => {
-            let ports: Vec<PortMapping> = publish
+            let mut ports: Vec<PortMapping> = publish
                 .iter()
                 .map(|p| coracle_network::ports::parse_port_spec(p))
                 .collect::<Result<_, _>>()
                 .map_err(|e| s(&e))?;
+            // Checked even without -P: a bad --expose is an error either way.
+            let exposed = coracle_network::ports::publish_all(&expose).map_err(|e| s(&e))?;
+            if publish_all {
+                ports.extend(exposed);
+            }
             let req = ConnectRequest {
                 network,
                 container,
@@ -211,6 +232,23 @@ fn run(cli: Cli) -> Result<serde_json::Value, String> {
             .map_err(|e| s(&e)),
         Command::NetnsAdd { .. } | Command::NetnsRm { .. } => unreachable!("handled above"),
     }
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let (a, b) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?}: expected FIRST-LAST, like 49153-60999"))?;
+    let port = |t: &str| {
+        t.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{text:?}: {t:?} is not a port (1-65535)"))
+    };
+    let (a, b) = (port(a)?, port(b)?);
+    if b < a {
+        return Err(format!("{text:?}: the range ends before it starts"));
+    }
+    Ok((a, b))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
