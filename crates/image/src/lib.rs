@@ -11,13 +11,18 @@
 //! - [`snapshot`]: overlayfs mounts for containers (lower dirs = the layer chain,
 //!   a fresh upper and work dir), for chains longer than the mount-option limit.
 //!
+//! - [`config`]: the image configuration (Entrypoint, Cmd, Env, … Healthcheck).
+//! - [`store`]: image records (name → manifest → config → layers), layers unpacked once and
+//!   shared, crash-safe updates, `rmi`/`prune`/garbage collection.
 //! - [`registry`]: pulls from registries into the content store.
 //! - [`archive`]: `docker save` / OCI layout archives, and `import`.
 #![deny(unsafe_code)]
 
 pub mod archive;
+pub mod config;
 pub mod content;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
+pub mod store;
 pub mod unpack;
