@@ -19,6 +19,7 @@
 //!
 //! - [`mode`]: `--network` modes (bridge, a network name, none, host,
 //!   container:ID) and the network namespace each one means.
+//! - [`signals`]: SIGINT/SIGTERM held off while a command changes the host.
 //! - [`manager`]: all of the above as one system (networks, connect/disconnect,
 //!   reload), driven by the `coracle-net` command and later by the engine.
 //!
@@ -34,4 +35,5 @@ pub mod mode;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
+pub mod signals;
 pub mod subnet;

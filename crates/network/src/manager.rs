@@ -50,6 +50,14 @@ pub enum ManagerError {
         start: u16,
         end: u16,
     },
+    /// Setup stopped between two steps (a signal arrived) and was rolled back.
+    #[error("connecting {container} to network {network:?} was interrupted ({reason}) after {step}; rolled back")]
+    Interrupted {
+        container: String,
+        network: String,
+        step: &'static str,
+        reason: String,
+    },
     #[error("container {container} is already connected to network {network:?}")]
     AlreadyConnected { container: String, network: String },
     #[error("invalid {what} {value:?}: {reason}")]
@@ -130,6 +138,14 @@ pub struct EndpointRecord {
     pub names: Vec<String>,
     pub ports: Vec<PortMapping>,
 }
+
+/// Called by [`Manager::connect_with`] and [`Manager::disconnect_with`] after each
+/// step, with the step's name (`address`, `endpoint`, `record`, `firewall`, `dns`;
+/// for disconnect `endpoint-removed`, `record-removed`, `firewall`). During connect,
+/// returning `Some(reason)` stops the setup there and rolls back what was done;
+/// disconnect ignores the answer (teardown always runs to the end). `coracle-net`
+/// returns the pending SIGINT/SIGTERM (see [`crate::signals`]).
+pub type Checkpoint<'a> = &'a dyn Fn(&'static str) -> Option<String>;
 
 /// What a caller asks for when connecting a container.
 #[derive(Debug, Clone, Default)]
@@ -345,6 +361,16 @@ impl Manager {
     /// Connect a container's network namespace to a network. Validates first;
     /// on failure, undoes every step already taken.
     pub fn connect(&self, req: &ConnectRequest) -> Result<EndpointRecord> {
+        self.connect_with(req, &|_| None)
+    }
+
+    /// [`connect`](Self::connect), asking `checkpoint` after each step whether to
+    /// stop (and roll back) there.
+    pub fn connect_with(
+        &self,
+        req: &ConnectRequest,
+        checkpoint: Checkpoint,
+    ) -> Result<EndpointRecord> {
         check_name("container id", &req.container)?;
         let def = self.network_or_default(&req.network)?;
         if !crate::netns::is_netns(&req.netns) {
@@ -398,7 +424,17 @@ impl Manager {
             None => self.ipam.allocate_next(&def.name, &sub, &req.container)?,
         };
         let mut steps = Undo::new(self, &def.name, &req.container);
+        let check = |step: &'static str| match checkpoint(step) {
+            None => Ok(()),
+            Some(reason) => Err(ManagerError::Interrupted {
+                container: req.container.clone(),
+                network: def.name.clone(),
+                step,
+                reason,
+            }),
+        };
         let result = (|| -> Result<EndpointRecord> {
+            check("address")?;
             let cfg = bridge_config(&def);
             let host = Netlink::new()?;
             bridge::ensure_bridge(&host, &cfg)?;
@@ -411,6 +447,7 @@ impl Manager {
             ep.default_route = taken == 0;
             bridge::setup_endpoint(&host, &cfg, &ep)?;
             steps.endpoint = Some(ep.clone());
+            check("endpoint")?;
             let record = EndpointRecord {
                 network: def.name.clone(),
                 container: req.container.clone(),
@@ -428,8 +465,11 @@ impl Manager {
             std::fs::create_dir_all(&dir).map_err(io("mkdir", &dir))?;
             write_json(&ep_path, &record)?;
             steps.record = Some(ep_path.clone());
+            check("record")?;
             self.sync_firewall()?;
+            check("firewall")?;
             self.sync_dns(&def)?;
+            check("dns")?;
             Ok(record)
         })();
         match result {
@@ -490,6 +530,17 @@ impl Manager {
     /// Disconnect a container from a network. Best-effort and idempotent: goes on
     /// past errors and reports all of them.
     pub fn disconnect(&self, network: &str, container: &str) -> Result<()> {
+        self.disconnect_with(network, container, &|_| None)
+    }
+
+    /// [`disconnect`](Self::disconnect), telling `checkpoint` after each step (its
+    /// answer is ignored: teardown is never cut short).
+    pub fn disconnect_with(
+        &self,
+        network: &str,
+        container: &str,
+        checkpoint: Checkpoint,
+    ) -> Result<()> {
         let def = self.network(network)?;
         let path = self
             .endpoints_dir(network)
@@ -520,6 +571,7 @@ impl Manager {
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        let _ = checkpoint("endpoint-removed");
         if let Err(e) = self.ipam.release(network, container) {
             errors.push(e.to_string());
         }
@@ -529,9 +581,11 @@ impl Manager {
             }
             _ => {}
         }
+        let _ = checkpoint("record-removed");
         if let Err(e) = self.sync_firewall() {
             errors.push(e.to_string());
         }
+        let _ = checkpoint("firewall");
         if let Err(e) = self.sync_dns(&def) {
             errors.push(e.to_string());
         }
@@ -694,6 +748,14 @@ impl Drop for Undo<'_> {
         }
         if self.record.is_some() {
             if let Err(e) = self.mgr.sync_firewall() {
+                tracing::warn!("rollback: {e}");
+            }
+            // The DNS records may already name the container.
+            if let Err(e) = self
+                .mgr
+                .network(&self.network)
+                .and_then(|def| self.mgr.sync_dns(&def))
+            {
                 tracing::warn!("rollback: {e}");
             }
         }

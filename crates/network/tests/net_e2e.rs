@@ -335,3 +335,51 @@ leftovers
 "#,
     );
 }
+
+#[test]
+fn sigterm_mid_teardown_completes_it_and_mid_setup_rolls_back() {
+    if skip() {
+        return;
+    }
+    run_script(
+        "signals",
+        r#"
+# coracle-net itself in the background ($! is its pid: the subshell execs it),
+# paused after one step, then SIGTERM by that pid.
+net_paused() { local pause=$1 err=$2; shift 2
+  ( export CORACLE_NET_TEST_PAUSE=$pause; exec "$NET_BIN" --state-dir "$T/state" --run-dir "$T/run" \
+      --table coracle_test --default-bridge ctest0 --default-subnet 10.123.0.0/24 "$@" 2>"$err" >/dev/null ) &
+  BG=$!
+  for _ in $(seq 100); do grep -q 'test pause' "$err" 2>/dev/null && return 0; sleep 0.05; done
+  echo "coracle-net did not reach its pause: $(cat "$err")"; return 1
+}
+for c in a b; do net netns-add "$T/ns/$c"; done
+net connect --container a --netns "$T/ns/a" -p 8080:80 >/dev/null
+nft list table inet coracle_test | has 'dport 8080'
+# Teardown: SIGTERM after the veth is gone; the record, address and rules still go.
+net_paused endpoint-removed:1500 "$T/d.err" disconnect --container a
+kill -TERM "$BG"; rc=0; wait "$BG" || rc=$?
+[ "$rc" = 143 ] || { echo "disconnect exit $rc, want 143 (SIGTERM after finishing)"; cat "$T/d.err"; exit 1; }
+grep -q 'SIGTERM arrived while working' "$T/d.err" || { cat "$T/d.err"; exit 1; }
+[ -z "$(ip -o link show master ctest0)" ] || { echo "veth left"; exit 1; }
+[ ! -e "$T/state/endpoints/bridge/a.json" ] || { echo "endpoint record left"; exit 1; }
+if nft list table inet coracle_test | has 'dport 8080'; then echo "published port rule left"; exit 1; fi
+# Setup: SIGTERM after the veth and the record exist, before the firewall: rolled back.
+net_paused record:1500 "$T/c.err" connect --container b --netns "$T/ns/b" -p 8081:80
+kill -TERM "$BG"; rc=0; wait "$BG" || rc=$?
+[ "$rc" = 143 ] || { echo "connect exit $rc, want 143"; cat "$T/c.err"; exit 1; }
+grep -q 'interrupted (SIGTERM received) after record; rolled back' "$T/c.err" || { cat "$T/c.err"; exit 1; }
+[ -z "$(ip -o link show master ctest0)" ] || { echo "veth left after rollback"; exit 1; }
+[ ! -e "$T/state/endpoints/bridge/b.json" ] || { echo "endpoint record left after rollback"; exit 1; }
+if in_ns b ip link show eth0 >/dev/null 2>&1; then echo "eth0 left in the container"; exit 1; fi
+if nft list table inet coracle_test 2>/dev/null | has 'dport 8081'; then echo "rule left after rollback"; exit 1; fi
+# The address went back too: no allocation is left, and b can connect again.
+if grep -q '"owner"' "$T/state/ipam/bridge.json"; then echo "allocation left:"; cat "$T/state/ipam/bridge.json"; exit 1; fi
+net connect --container b --netns "$T/ns/b" | has '"ip": "10.123.0.'
+net disconnect --container b
+net rm bridge
+for c in a b; do net netns-rm "$T/ns/$c"; done
+leftovers
+"#,
+    );
+}

@@ -114,7 +114,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    // Every command either completes or rolls back: SIGINT, SIGTERM, SIGHUP and
+    // SIGQUIT are held off from here (before any thread exists, so none can take
+    // them) until the result is out. Connect checks for one after each step and
+    // rolls back; teardown (disconnect, rm) and reload run to the end. The signal
+    // is then delivered as usual when the guard drops: the process ends by it, and
+    // whoever sent it sees that in the exit status.
+    let deferred = match coracle_network::signals::Deferred::block() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("coracle-net: warning: cannot block SIGINT/SIGTERM (sigprocmask: {e}); an interrupt may leave a half-made endpoint");
+            None
+        }
+    };
+    let code = match run(cli) {
         Ok(out) => {
             if !out.is_null() {
                 println!(
@@ -128,7 +141,28 @@ fn main() -> ExitCode {
             eprintln!("coracle-net: {e}");
             ExitCode::from(1)
         }
+    };
+    if let Some(sig) = coracle_network::signals::pending() {
+        eprintln!("coracle-net: {sig} arrived while working; the command was finished or rolled back first");
     }
+    drop(deferred);
+    code
+}
+
+/// Between the steps of connect and disconnect: the pending signal, if any (which
+/// makes connect roll back). `CORACLE_NET_TEST_PAUSE=STEP:MS` sleeps MS
+/// milliseconds after STEP, so tests can send a signal mid-operation.
+fn checkpoint(step: &'static str) -> Option<String> {
+    if let Ok(spec) = std::env::var("CORACLE_NET_TEST_PAUSE") {
+        if let Some((s, ms)) = spec.split_once(':') {
+            if s == step {
+                let ms: u64 = ms.parse().unwrap_or(0).min(10_000);
+                eprintln!("coracle-net: test pause after {step} ({ms} ms)");
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+        }
+    }
+    coracle_network::signals::pending().map(|sig| format!("{sig} received"))
 }
 
 fn run(cli: Cli) -> Result<serde_json::Value, String> {
@@ -220,10 +254,12 @@ fn run(cli: Cli) -> Result<serde_json::Value, String> {
                 names,
                 ports,
             };
-            Ok(to_json(&mgr.connect(&req).map_err(|e| s(&e))?))
+            Ok(to_json(
+                &mgr.connect_with(&req, &checkpoint).map_err(|e| s(&e))?,
+            ))
         }
         Command::Disconnect { network, container } => mgr
-            .disconnect(&network, &container)
+            .disconnect_with(&network, &container, &checkpoint)
             .map(|()| serde_json::Value::Null)
             .map_err(|e| s(&e)),
         Command::Reload => mgr
