@@ -608,6 +608,8 @@ impl Manager {
                 bridge: n.bridge.clone(),
                 subnet: n.subnet,
                 internal: n.internal,
+                dns: (n.dns && self.cfg.dns_binary.is_some())
+                    .then(|| std::net::SocketAddrV4::new(n.gateway, self.cfg.dns_port)),
             });
             for e in self.endpoints(&n.name)? {
                 for m in &e.ports {

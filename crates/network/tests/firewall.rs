@@ -281,6 +281,7 @@ fn network(name: &str, bridge: &str, subnet: &str, internal: bool) -> Network {
         bridge: bridge.to_string(),
         subnet: subnet.parse().unwrap(),
         internal,
+        dns: None,
     }
 }
 

@@ -208,7 +208,7 @@ fn internal_network_cannot_reach_out() {
         r#"
 net create sealed --subnet 10.125.0.0/24 --internal
 net netns-add "$T/ns/i"
-net connect --network sealed --container i --netns "$T/ns/i"
+net connect --network sealed --container i --netns "$T/ns/i" --name sealed-one
 # An "outside" host: its own namespace behind a routed veth (192.0.2.0/24).
 unshare --net busybox sleep 120 & OUT=$!; PIDS="$PIDS $OUT"; sleep 0.2
 ip link add outside0 type veth peer name outside1
@@ -221,7 +221,29 @@ net netns-add "$T/ns/o"; net connect --container o --netns "$T/ns/o" >/dev/null
 in_ns o busybox ping -c1 -W2 192.0.2.2 >/dev/null
 # The internal network does not.
 if in_ns i busybox ping -c1 -W1 192.0.2.2 >/dev/null 2>&1; then echo "internal network got out"; exit 1; fi
-in_ns i busybox ping -c1 -W1 10.125.0.1 >/dev/null   # its own gateway still answers
+# Nor the host itself: a listener on the host's addresses (the gateway, the other
+# bridge's, the routed veth's) is out of reach; each try bounded to 2 s.
+busybox httpd -f -p 8099 -h "$T/www" & PIDS="$PIDS $!"
+for _ in $(seq 50); do fetch http://127.0.0.1:8099/ >/dev/null 2>&1 && break; sleep 0.1; done
+in_ns o busybox timeout 3 busybox wget -q -O - http://10.123.0.1:8099/ | has hello-from-container  # control
+for addr in 10.125.0.1 10.123.0.1 192.0.2.1; do
+  s=$(date +%s)
+  if in_ns i busybox timeout 2 busybox wget -q -O - "http://$addr:8099/" >/dev/null 2>&1; then
+    echo "internal network reached the host at $addr"; exit 1
+  fi
+  [ $(( $(date +%s) - s )) -le 3 ] || { echo "the refused try at $addr took too long"; exit 1; }
+done
+if in_ns i busybox ping -c1 -W1 10.125.0.1 >/dev/null 2>&1; then echo "internal network pings the host"; exit 1; fi
+# ... but DNS to Coracle's responder on its gateway still answers.
+ok=""
+for _ in $(seq 30); do
+  if in_ns i busybox nslookup sealed-one 10.125.0.1 2>/dev/null | has '10.125.0.2'; then ok=1; break; fi
+  sleep 0.1
+done
+[ -n "$ok" ] || { echo "DNS on the internal network does not answer"; exit 1; }
+# The host still reaches into the internal network (replies pass).
+serve i 80
+fetch http://10.125.0.2:80/ | has hello-from-container
 if net connect --network sealed --container j --netns "$T/ns/i" -p 9000:80 2>"$T/err"; then
   echo "published a port on an internal network"; exit 1
 fi

@@ -23,6 +23,7 @@
 //! | `output` | nat output, -100 (dstnat) | the same for connections made by the host itself (including 127.0.0.1) |
 //! | `published` | regular | one DNAT rule per published port (range) |
 //! | `postrouting` | nat postrouting, srcnat | masquerade: loopback-originated DNAT, hairpin, and each non-internal subnet leaving its bridge |
+//! | `input` | filter input, filter - 10 | from an internal network's bridge to the host itself: only replies to connections the host made and DNS to Coracle's responder on the gateway pass; the rest is dropped (the host's addresses are a way out too) |
 //! | `forward` | filter forward, filter - 10 | marks Coracle's traffic with [`FORWARD_MARK`]; drops what leaves or enters an internal network, traffic between different Coracle bridges, and new connections into a bridge that were not DNATed (container addresses are reachable from outside only through published ports) |
 //!
 //! Behaviour worth knowing:
@@ -62,7 +63,7 @@
 pub mod nft;
 pub mod rules;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -94,8 +95,12 @@ pub struct Network {
     /// The bridge device on the host.
     pub bridge: String,
     pub subnet: Ipv4Net,
-    /// No masquerade and no way out of the bridge.
+    /// No masquerade and no way out of the bridge, not even to the host.
     pub internal: bool,
+    /// Where Coracle's DNS responder answers this network (the gateway and its
+    /// port): the one host service an internal network may reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<SocketAddrV4>,
 }
 
 /// A port (range) of a container published on the host.

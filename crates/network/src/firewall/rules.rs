@@ -251,6 +251,35 @@ pub fn table_script(table: &str, state: &FirewallState) -> Result<String, Firewa
     }
     let _ = writeln!(w, "\t}}");
 
+    // input: an internal network reaches nothing of the host but its DNS responder.
+    // Both families: IPv6 link-local addresses of the host are a way out too.
+    let _ = writeln!(
+        w,
+        "\tchain input {{\n\t\ttype filter hook input priority {FORWARD_PRIORITY}; policy accept;"
+    );
+    for n in state.networks.iter().filter(|n| n.internal) {
+        let (b, name) = (&n.bridge, &n.name);
+        let _ = writeln!(
+            w,
+            "\t\tiifname \"{b}\" ct state established,related accept comment \"{name}: replies to the host\""
+        );
+        if let Some(dns) = n.dns {
+            for proto in ["udp", "tcp"] {
+                let _ = writeln!(
+                    w,
+                    "\t\tiifname \"{b}\" ip daddr {} {proto} dport {} accept comment \"{name}: DNS\"",
+                    dns.ip(),
+                    dns.port()
+                );
+            }
+        }
+        let _ = writeln!(
+            w,
+            "\t\tiifname \"{b}\" drop comment \"{name}: internal, not even the host\""
+        );
+    }
+    let _ = writeln!(w, "\t}}");
+
     let _ = writeln!(
         w,
         "\tchain forward {{\n\t\ttype filter hook forward priority {FORWARD_PRIORITY}; policy accept;"
@@ -398,6 +427,7 @@ mod tests {
             bridge: bridge.to_string(),
             subnet: subnet.parse().unwrap(),
             internal,
+            dns: None,
         }
     }
 
@@ -475,6 +505,38 @@ mod tests {
             !s.contains("10.90.0.0/24"),
             "internal network masqueraded:\n{s}"
         );
+    }
+
+    #[test]
+    fn internal_networks_reach_only_dns_on_the_host() {
+        let mut st = state();
+        st.networks[1].dns = Some("10.90.0.1:53".parse().unwrap());
+        st.networks[2].dns = Some("10.91.0.1:53".parse().unwrap());
+        let s = table_script("coracle", &st).unwrap();
+        let input = &s[s.find("chain input").unwrap()..s.find("chain forward").unwrap()];
+        let rules: Vec<&str> = input
+            .lines()
+            .skip(2)
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "iifname \"br-back\" ct state established,related accept comment \"back: replies to the host\"",
+                "iifname \"br-back\" ip daddr 10.90.0.1 udp dport 53 accept comment \"back: DNS\"",
+                "iifname \"br-back\" ip daddr 10.90.0.1 tcp dport 53 accept comment \"back: DNS\"",
+                "iifname \"br-back\" drop comment \"back: internal, not even the host\"",
+                "}",
+            ],
+            "{s}"
+        );
+        assert!(input.contains("type filter hook input priority -10; policy accept;"));
+        // Without a responder, nothing of the host is open to it.
+        st.networks[1].dns = None;
+        let s = table_script("coracle", &st).unwrap();
+        assert!(!s.contains("back: DNS"), "{s}");
+        assert!(s.contains("iifname \"br-back\" drop comment"), "{s}");
     }
 
     #[test]
