@@ -225,7 +225,7 @@ struct LayoutMarker {
 
 /// A descriptor's digest as a store digest; `field` names it in errors.
 fn descriptor_digest(desc: &Descriptor, entry: &str, field: &str) -> Result<Digest, ArchiveError> {
-    Digest::parse(&desc.digest().to_string()).map_err(|e| ArchiveError::Invalid {
+    Digest::parse(desc.digest().as_ref()).map_err(|e| ArchiveError::Invalid {
         entry: entry.to_owned(),
         what: "descriptor",
         reason: format!("{field}: {e}"),

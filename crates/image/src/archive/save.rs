@@ -3,7 +3,7 @@
 //! `docker load` reads `manifest.json`; OCI tools (skopeo's `oci-archive:`) read the layout.
 //! Headers are deterministic: mtime 0, uid/gid 0, mode 0644 for files and 0755 for directories.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 
 use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifest, MediaType};
@@ -61,7 +61,7 @@ fn stored_digest(
     manifest: &Digest,
     field: &str,
 ) -> Result<Digest, ArchiveError> {
-    Digest::parse(&desc.digest().to_string()).map_err(|e| ArchiveError::StoredDocument {
+    Digest::parse(desc.digest().as_ref()).map_err(|e| ArchiveError::StoredDocument {
         what: "manifest",
         digest: manifest.clone(),
         reason: format!("{field}: {e}"),
@@ -81,6 +81,24 @@ fn header(size: u64, dir: bool) -> tar::Header {
     h.set_uid(0);
     h.set_gid(0);
     h
+}
+
+/// Puts the annotations of an index's descriptors (a HashMap in oci-spec) in sorted order, so
+/// that the same images always give the same bytes (whether or not serde_json preserves order).
+fn sort_annotations(mut index: serde_json::Value) -> serde_json::Value {
+    if let Some(manifests) = index
+        .get_mut("manifests")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for m in manifests {
+            if let Some(serde_json::Value::Object(a)) = m.get_mut("annotations") {
+                let sorted: BTreeMap<String, serde_json::Value> =
+                    std::mem::take(a).into_iter().collect();
+                a.extend(sorted);
+            }
+        }
+    }
+    index
 }
 
 /// Writes `items` as one archive to `out`.
@@ -137,7 +155,10 @@ pub fn save(store: &ContentStore, items: &[SaveItem], out: impl Write) -> Result
         .manifests(index_entries)
         .build()
         .map_err(|e| build("image index", e.to_string()))?;
-    let index = serde_json::to_vec(&index).map_err(|e| build("image index", e.to_string()))?;
+    let index = serde_json::to_value(&index)
+        .map(sort_annotations)
+        .and_then(|v| serde_json::to_vec(&v))
+        .map_err(|e| build("image index", e.to_string()))?;
     let docker =
         serde_json::to_vec(&docker_entries).map_err(|e| build("docker manifest", e.to_string()))?;
     let layout = serde_json::to_vec(&json!({ "imageLayoutVersion": "1.0.0" }))

@@ -55,7 +55,7 @@ enum Data {
     Ingest {
         ingest_ref: String,
         /// `None` once committed.
-        writer: Option<Writer>,
+        writer: Option<Box<Writer>>,
     },
 }
 
@@ -324,7 +324,7 @@ impl<'s> Staging<'s> {
             let writer = self.store.writer(&ingest_ref, None, None)?;
             Data::Ingest {
                 ingest_ref,
-                writer: Some(writer),
+                writer: Some(Box::new(writer)),
             }
         };
         let result = (|| {
@@ -351,7 +351,7 @@ impl<'s> Staging<'s> {
                     Data::Memory(v) => v.extend_from_slice(chunk),
                     Data::Ingest { writer, .. } => {
                         if let Some(w) = writer.as_mut() {
-                            w.write_all(chunk)?;
+                            Writer::write_all(w, chunk)?;
                         }
                     }
                 }
@@ -496,7 +496,7 @@ impl<'s> Staging<'s> {
             }
             Data::Ingest { writer, .. } => {
                 if let Some(w) = writer.take() {
-                    w.commit()?;
+                    (*w).commit()?;
                 }
             }
         }
