@@ -577,3 +577,174 @@ fn refuses_oci_blobs_whose_digest_mismatches() {
     assert!(store.ingests().unwrap().is_empty());
     assert!(!store.exists(&index_manifest(&layout)));
 }
+
+/// Appends a symbolic or hard link entry (raw names) to a tar archive built by `tar_of`.
+fn with_link(archive: Vec<u8>, path: &str, target: &str, kind: tar::EntryType) -> Vec<u8> {
+    // Drop the two end-of-archive blocks, append, and end again.
+    let end = archive.len() - 1024;
+    let mut b = tar::Builder::new(archive[..end].to_vec());
+    let mut h = tar::Header::new_gnu();
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+    gnu.linkname[..target.len()].copy_from_slice(target.as_bytes());
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_entry_type(kind);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn follows_links_inside_the_archive_but_not_out_of_it() {
+    let l = layer(b"hi");
+    let config = config_for(std::slice::from_ref(&Digest::of_bytes(&l)));
+    let base = |layer_path: &str| {
+        tar_of(&[
+            ("manifest.json", &docker_manifest("c.json", &[layer_path])),
+            ("c.json", &config),
+            ("abc.tar", &l),
+        ])
+    };
+    // Legacy docker archives: id/layer.tar -> ../abc.tar; hard links work the same way.
+    for (kind, target) in [
+        (tar::EntryType::Symlink, "../abc.tar"),
+        (tar::EntryType::Link, "abc.tar"),
+    ] {
+        let archive = with_link(base("id/layer.tar"), "id/layer.tar", target, kind);
+        let tmp = TempDir::new().unwrap();
+        let store = ContentStore::open(tmp.path()).unwrap();
+        let img = load(&store, Cursor::new(archive)).unwrap().remove(0);
+        assert_eq!(layer_digest(&img.layers[0]), Digest::of_bytes(&l));
+        assert_verified(&store, &img);
+    }
+    // A link that leaves the archive is a missing file, never a path on the host.
+    let archive = with_link(
+        base("id/layer.tar"),
+        "id/layer.tar",
+        "../../../etc/passwd",
+        tar::EntryType::Symlink,
+    );
+    let err = refused(archive);
+    assert!(err.to_string().contains("leaves the archive"), "{err}");
+    // Symlink loops end.
+    let archive = with_link(base("loop"), "loop", "loop", tar::EntryType::Symlink);
+    let err = refused(archive);
+    assert!(err.to_string().contains("too many levels"), "{err}");
+}
+
+#[test]
+fn refuses_special_files_and_directories_where_files_belong() {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("dev").unwrap();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    let err = refused(b.into_inner().unwrap());
+    assert!(matches!(err, ArchiveError::UnsafeEntry { .. }), "{err}");
+    assert!(err.to_string().contains("dev"), "{err}");
+
+    let l = layer(b"hi");
+    let archive = tar_of(&[
+        ("manifest.json", &docker_manifest("c.json", &["l/"])),
+        (
+            "c.json",
+            &config_for(std::slice::from_ref(&Digest::of_bytes(&l))),
+        ),
+        ("l/layer.tar", &l),
+    ]);
+    let err = refused(archive);
+    assert!(matches!(err, ArchiveError::Missing { .. }), "{err}");
+
+    // The same path twice is ambiguous.
+    let archive = tar_of(&[("manifest.json", b"[]"), ("manifest.json", b"[]")]);
+    let err = refused(archive);
+    assert!(err.to_string().contains("twice"), "{err}");
+}
+
+#[test]
+fn follows_a_nested_index_to_the_host_platform() {
+    if !tools() {
+        return;
+    }
+    let tmp = TempDir::new().unwrap();
+    let layout = make_layout(tmp.path(), 0);
+    let top = json(&layout.join("index.json"));
+    let manifest = top["manifests"][0].clone();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut amd = manifest.clone();
+    amd["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+    amd.as_object_mut().unwrap().remove("annotations");
+    let mut other = amd.clone();
+    other["platform"]["architecture"] = "s390x".into();
+    // A second, different manifest for another platform is listed first, and skipped.
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [other, amd],
+    }))
+    .unwrap();
+    let nested_digest = Digest::of_bytes(&nested);
+    fs::write(
+        layout.join("blobs/sha256").join(nested_digest.hex()),
+        &nested,
+    )
+    .unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": nested_digest.to_string(),
+            "size": nested.len(),
+            "annotations": {
+                "org.opencontainers.image.ref.name": "multi",
+                "io.containerd.image.name": "example.com/multi:1",
+            },
+        }],
+    });
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+
+    let store = store_in(tmp.path(), "store");
+    let img = load_layout_dir(&store, &layout).unwrap().remove(0);
+    assert_eq!(img.names, ["example.com/multi:1"]);
+    assert_eq!(
+        img.manifest_digest.to_string(),
+        manifest["digest"].as_str().unwrap()
+    );
+    assert_verified(&store, &img);
+
+    // Without a manifest for this host, the error says so.
+    let only_other = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest["digest"], "size": manifest["size"],
+            "platform": {"os": "linux", "architecture": "s390x"},
+        }],
+    }))
+    .unwrap();
+    let d = Digest::of_bytes(&only_other);
+    fs::write(layout.join("blobs/sha256").join(d.hex()), &only_other).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": d.to_string(), "size": only_other.len(),
+    }]});
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let store = store_in(tmp.path(), "store2");
+    let err = load_layout_dir(&store, &layout).unwrap_err();
+    assert!(matches!(err, ArchiveError::NoPlatform { .. }), "{err}");
+    assert!(err.to_string().contains(d.hex()), "{err}");
+}

@@ -503,3 +503,40 @@ impl<'s> Staging<'s> {
         Ok(f.digest.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_are_normalised_or_refused() {
+        let ok = |raw: &str| normalize(raw.as_bytes()).unwrap();
+        assert_eq!(ok("manifest.json").as_deref(), Some("manifest.json"));
+        assert_eq!(
+            ok("./blobs//sha256/./ab").as_deref(),
+            Some("blobs/sha256/ab")
+        );
+        assert_eq!(ok("./"), None);
+        assert_eq!(ok("."), None);
+        for bad in ["/etc/passwd", "../x", "a/../b", "a/..", "x\0y"] {
+            let err = normalize(bad.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::UnsafeEntry { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        assert!(normalize(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn links_resolve_inside_the_archive_only() {
+        assert_eq!(
+            join_link("id/layer.tar", "../abc.tar").as_deref(),
+            Some("abc.tar")
+        );
+        assert_eq!(join_link("a/b/c", "./d").as_deref(), Some("a/b/d"));
+        assert_eq!(join_link("top", "other").as_deref(), Some("other"));
+        assert_eq!(join_link("id/layer.tar", "../../etc/passwd"), None);
+        assert_eq!(join_link("x", "/etc/passwd"), None);
+    }
+}
