@@ -11,8 +11,18 @@
 #   publish  host -> container through a published port (DNAT on 127.0.0.1)
 # then the time of one endpoint's `coracle-net connect` + `disconnect` (a process
 # per operation, as an engine that execs a network tool pays), 20 times.
-# Docker's bridge is not measured: running dockerd would set iptables' FORWARD
-# policy to drop in this machine's real host namespace, under everything else.
+# Then Docker's bridge, in the same throwaway host (DOCKER=0 skips it): dockerd
+# runs there with its own data root, exec root, pid file and socket under a temp
+# dir, so its iptables rules (FORWARD policy drop included) and docker0 exist only
+# in that namespace. Once with --userland-proxy=true and once with false, RUNS
+# rounds each:
+#   docker-bridge   container -> container over docker0
+#   docker-publish  host -> container through `-p 15202:5201` on 127.0.0.1
+#                   (docker-proxy when the proxy is on, DNAT when it is off)
+# and the cost of Docker's network set-up: `docker run --rm` of a no-op with
+# --network bridge minus the same with --network none, 10 times each.
+# The image is busybox (scripts/mkimage.sh) with the host's iperf3 and libraries
+# bind-mounted read-only; it reaches dockerd through skopeo and `docker load`.
 # Results replace this benchmark's section of bench/RESULTS.md.
 set -euo pipefail
 
@@ -22,11 +32,15 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 RUNS=${RUNS:-3}
 SECS=${SECONDS_PER_RUN:-5}
+DOCKER=${DOCKER:-1}
 
 if [[ ${1:-} != --inside ]]; then
 	[[ $EUID -eq 0 ]] || die "run the benchmark as root"
 	step "packages and build"
 	ensure_packages iperf3 iproute2 util-linux nftables python3 jq
+	# docker.io's own CLI (20.10) matches its daemon; Debian does not start the
+	# daemon on a machine without systemd or with a policy-rc.d that forbids it.
+	[[ $DOCKER == 1 ]] && ensure_packages docker.io skopeo umoci busybox-static
 	(cd "$REPO" && cargo build --release -p coracle-network)
 	step "measuring in a throwaway host (RUNS=$RUNS, ${SECS}s per run)"
 	exec unshare --net --mount --propagation private -- "$0" --inside
@@ -35,9 +49,13 @@ fi
 NET_BIN="$REPO/target/release/coracle-net"
 T=$(mktemp -d)
 PIDS=""
+DOCKERD=""
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	[[ -n $DOCKERD ]] && stop_dockerd
 	for f in "$T"/ns/*; do umount -l "$f" 2>/dev/null || true; done
+	# dockerd's overlay and shm mounts, should it have left any.
+	mounts_under "$T" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -51,6 +69,11 @@ for n in r1 r2 a b; do net netns-add "$T/ns/$n"; done
 # nsenter execs sleep in r2, so $! is a pid inside r2 (a shell function would
 # background a subshell in the host namespace instead).
 nsenter --net="$T/ns/r2" sleep 600 & R2=$!; PIDS="$PIDS $R2"
+# ... once nsenter has entered r2 (same namespace inode), not before.
+for _ in $(seq 100); do
+	[[ $(stat -L -c %i "/proc/$R2/ns/net") == $(stat -L -c %i "$T/ns/r2") ]] && break
+	sleep 0.02
+done
 in_ns r1 ip link add rawa type veth peer name rawb netns "$R2"
 in_ns r1 ip addr add 10.200.0.1/24 dev rawa; in_ns r1 ip link set rawa up
 in_ns r2 ip addr add 10.200.0.2/24 dev rawb; in_ns r2 ip link set rawb up
@@ -94,9 +117,79 @@ done
 
 net disconnect --container a; net disconnect --container b; net rm bridge
 
-python3 - "$T/results" "$REPO/bench/RESULTS.md" "$RUNS" "$SECS" <<'PY'
+# ---- Docker, in this throwaway host ----
+DK="$T/docker"
+dk() { /usr/bin/docker -H "unix://$DK/docker.sock" "$@"; }
+start_dockerd() { # start_dockerd true|false
+	mkdir -p "$DK"
+	dockerd --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/docker.pid" \
+		-H "unix://$DK/docker.sock" --userland-proxy="$1" >"$DK/dockerd-$1.log" 2>&1 &
+	DOCKERD=$!
+	for _ in $(seq 150); do
+		dk version >/dev/null 2>&1 && return 0
+		kill -0 "$DOCKERD" 2>/dev/null || break
+		sleep 0.2
+	done
+	tail -n 20 "$DK/dockerd-$1.log" >&2
+	die "dockerd (--userland-proxy=$1) did not come up in the throwaway host"
+}
+stop_dockerd() { # containers first, then dockerd by its pid (it stops its containerd)
+	dk ps -aq 2>/dev/null | xargs -r /usr/bin/docker -H "unix://$DK/docker.sock" rm -f >/dev/null 2>&1 || true
+	kill "$DOCKERD" 2>/dev/null || true
+	for _ in $(seq 150); do kill -0 "$DOCKERD" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$DOCKERD" 2>/dev/null && echo "warning: dockerd $DOCKERD still running" >&2
+	DOCKERD=""
+}
+# The host's iperf3 and its libraries, read-only, in a busybox container.
+# (With merged /usr, /lib64/ld-linux-x86-64.so.2 points into /lib, which is /usr/lib.)
+LIBS=(-v /usr/bin/iperf3:/usr/bin/iperf3:ro -v /usr/lib:/usr/lib:ro -v /lib64:/lib64:ro)
+if [[ -L /lib ]]; then LIBS+=(-v "$(realpath /lib)":/lib:ro); else LIBS+=(-v /lib:/lib:ro); fi
+# dk_iperf SERVER_TARGET PORT CLIENT(host|container) -> Gbit/s, server container "srv"
+dk_iperf() {
+	local target=$1 port=$2 cli=$3 json
+	for _ in $(seq 50); do dk exec srv sh -c 'netstat -ltn | grep -q ":5201 "' 2>/dev/null && break; sleep 0.1; done
+	if [[ $cli == host ]]; then
+		json=$(iperf3 -c "$target" -p "$port" -t "$SECS" -J)
+	else
+		json=$(dk run --rm "${LIBS[@]}" bench:latest iperf3 -c "$target" -p "$port" -t "$SECS" -J)
+	fi
+	jq -er '.end.sum_received.bits_per_second / 1e9' <<<"$json" ||
+		die "iperf3 to Docker's $target:$port from $cli gave no result: $(jq -r .error <<<"$json" 2>/dev/null)"
+}
+if [[ $DOCKER == 1 ]]; then
+	"$REPO/scripts/mkimage.sh" "$T/layout" bench >/dev/null
+	skopeo copy -q "oci:$T/layout:bench" "docker-archive:$T/bench.tar:bench:latest"
+	for proxy in true false; do
+		echo "docker, userland proxy $proxy" >&2
+		start_dockerd "$proxy"
+		dk image inspect bench:latest >/dev/null 2>&1 || dk load -q -i "$T/bench.tar" >/dev/null
+		dk run -d --name srv -p 15202:5201 "${LIBS[@]}" bench:latest iperf3 -s >/dev/null
+		SRV_IP=$(dk inspect -f '{{.NetworkSettings.IPAddress}}' srv)
+		for round in $(seq "$RUNS"); do
+			echo "round $round/$RUNS" >&2
+			echo "docker-bridge-$proxy $(dk_iperf "$SRV_IP" 5201 container)" >>"$T/results"
+			echo "docker-publish-$proxy $(dk_iperf 127.0.0.1 15202 host)" >>"$T/results"
+		done
+		dk rm -f srv >/dev/null
+		if [[ $proxy == false ]]; then
+			# Docker's network set-up: a no-op container with and without a network.
+			for i in $(seq 10); do
+				for mode in bridge none; do
+					s=$(date +%s%N)
+					dk run --rm --network "$mode" bench:latest true
+					echo "docker-run-$mode $((($(date +%s%N) - s) / 1000))" >>"$T/results"
+				done
+			done
+		fi
+		stop_dockerd
+	done
+fi
+
+DOCKER_VERSION=$(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d , || true)
+python3 - "$T/results" "$REPO/bench/RESULTS.md" "$RUNS" "$SECS" "${DOCKER_VERSION:-?}" <<'PY'
 import statistics, sys, datetime, os, subprocess
 results, out, runs, secs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+docker_version = sys.argv[5] if len(sys.argv) > 5 else "?"
 vals = {}
 for line in open(results):
     k, v = line.split()
@@ -105,6 +198,25 @@ med = {k: statistics.median(v) for k, v in vals.items()}
 B, E = "<!-- bench/network.sh:begin -->", "<!-- bench/network.sh:end -->"
 def r(k):
     return ", ".join(f"{x:.2f}" for x in vals[k])
+def docker_section():
+    if 'docker-bridge-true' not in vals:
+        return "Docker's bridge was not measured in this run (DOCKER=0)."
+    rows = []
+    for proxy in ("true", "false"):
+        b, p = f"docker-bridge-{proxy}", f"docker-publish-{proxy}"
+        on = "on" if proxy == "true" else "off"
+        rows.append(f"| Docker bridge, proxy {on} (container to container) | {med[b]:.2f} | {r(b)} | {med[b]/med['raw']:.2f}x | {med['bridge']/med[b]:.2f}x |")
+        rows.append(f"| Docker published port, proxy {on} (host to container, 127.0.0.1) | {med[p]:.2f} | {r(p)} | {med[p]/med['raw']:.2f}x | {med['publish']/med[p]:.2f}x |")
+    setup = (med['docker-run-bridge'] - med['docker-run-none']) / 1000
+    return f"""
+Docker {docker_version} in the same throwaway host (its own dockerd, data root and socket; proxy on, then off; RUNS rounds each, after the Coracle rounds):
+
+| path | median Gbit/s | runs | of raw | Coracle's same path / Docker |
+|---|---:|---|---:|---:|
+{chr(10).join(rows)}
+
+Docker's network set-up, `docker run --rm` of a no-op with `--network bridge` minus `--network none` (10 each, medians {med['docker-run-bridge']/1000:.0f} ms and {med['docker-run-none']/1000:.0f} ms): {setup:.0f} ms, against {(med['setup']+med['teardown'])/1000:.1f} ms for coracle-net connect + disconnect."""
+
 sec = f"""{B}
 ## Bridge networking: throughput and endpoint set-up
 
@@ -119,7 +231,7 @@ sec = f"""{B}
 | published port (host to container) | {med['publish']:.2f} | {r('publish')} | {med['publish']/med['raw']:.2f}x |
 
 Endpoint via `coracle-net` (a process per operation, 20 times): connect median {med['setup']/1000:.1f} ms, disconnect median {med['teardown']/1000:.1f} ms.
-Docker's bridge (userland proxy on/off) is not measured: dockerd would set iptables' FORWARD policy to drop in the real host namespace.
+{docker_section()}
 {E}"""
 text = open(out).read() if os.path.exists(out) else "# Benchmark results\n"
 if B in text:
