@@ -43,13 +43,20 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// An OCI layout at `dir/layout` with tag `t1`: busybox plus `layers` filler layers.
+/// An OCI layout at `dir/layout` with tag `t1`: busybox plus `layers` filler layers of 1 MiB.
 fn make_layout(dir: &Path, layers: u32) -> PathBuf {
+    make_layout_mb(dir, layers, 1)
+}
+
+/// The same with filler layers of `mb` MiB: above 4 MiB, entries of an archive are staged in
+/// the store's ingest area rather than in memory.
+fn make_layout_mb(dir: &Path, layers: u32, mb: u32) -> PathBuf {
     let layout = dir.join("layout");
     run(Command::new(repo_root().join("scripts/mkimage.sh"))
         .arg(&layout)
         .arg("t1")
-        .args(["--layers", &layers.to_string()]));
+        .args(["--layers", &layers.to_string()])
+        .args(["--layer-mb", &mb.to_string()]));
     layout
 }
 
@@ -144,7 +151,7 @@ fn loads_an_oci_layout_tar_plain_and_gzip() {
         return;
     }
     let tmp = TempDir::new().unwrap();
-    let layout = make_layout(tmp.path(), 1);
+    let layout = make_layout_mb(tmp.path(), 1, 5);
     for (name, flag) in [("plain.tar", "-cf"), ("gz.tar.gz", "-czf")] {
         let file = tmp.path().join(name);
         run(Command::new("tar")
@@ -168,7 +175,7 @@ fn loads_a_docker_archive_written_by_skopeo() {
         return;
     }
     let tmp = TempDir::new().unwrap();
-    let layout = make_layout(tmp.path(), 2);
+    let layout = make_layout_mb(tmp.path(), 2, 5);
     let file = tmp.path().join("docker.tar");
     run(Command::new("skopeo")
         .arg("copy")
@@ -747,4 +754,109 @@ fn follows_a_nested_index_to_the_host_platform() {
     let err = load_layout_dir(&store, &layout).unwrap_err();
     assert!(matches!(err, ArchiveError::NoPlatform { .. }), "{err}");
     assert!(err.to_string().contains(d.hex()), "{err}");
+}
+
+#[test]
+fn loads_a_gzip_compressed_docker_archive_with_gzip_and_zstd_layers() {
+    use std::io::Write;
+    let plain = layer(b"compressed inside");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut layers: Vec<(&str, Vec<u8>, &str)> = vec![(
+        "a/layer.tar",
+        gz,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    )];
+    // A zstd layer too, when the zstd tool is there to make one.
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("l.tar");
+    fs::write(&src, &plain).unwrap();
+    let zst = Command::new("zstd")
+        .arg("-q")
+        .arg("-c")
+        .arg(&src)
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    match zst {
+        Some(o) => layers.push((
+            "b/layer.tar",
+            o.stdout,
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        )),
+        None => eprintln!("zstd not installed: no zstd layer in this test"),
+    }
+    let ids = vec![Digest::of_bytes(&plain); layers.len()];
+    let config = config_for(&ids);
+    let paths: Vec<&str> = layers.iter().map(|l| l.0).collect();
+    let manifest = docker_manifest("c.json", &paths);
+    let mut files: Vec<(&str, &[u8])> = vec![("manifest.json", &manifest), ("c.json", &config)];
+    for l in &layers {
+        files.push((l.0, &l.1));
+    }
+    let mut outer = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    outer.write_all(&tar_of(&files)).unwrap();
+    let archive = outer.finish().unwrap();
+
+    let store = ContentStore::open(tmp.path().join("store")).unwrap();
+    let img = load(&store, Cursor::new(archive)).unwrap().remove(0);
+    assert_eq!(img.layers.len(), layers.len());
+    for (desc, (_, data, media_type)) in img.layers.iter().zip(&layers) {
+        assert_eq!(desc.media_type().to_string(), *media_type);
+        assert_eq!(layer_digest(desc), Digest::of_bytes(data));
+        assert!(store.exists(&layer_digest(desc)));
+    }
+    assert!(store.ingests().unwrap().is_empty());
+}
+
+#[test]
+fn a_large_zstd_layer_is_checked_from_its_ingest() {
+    let tmp = TempDir::new().unwrap();
+    // 5 MiB of incompressible data: the compressed layer is staged in the ingest area.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..5 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let plain = tar_of(&[("big.bin", &data)]);
+    let src = tmp.path().join("l.tar");
+    fs::write(&src, &plain).unwrap();
+    let Some(out) = Command::new("zstd")
+        .args(["-q", "-1", "-c"])
+        .arg(&src)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+    else {
+        eprintln!("skipping: zstd is not installed");
+        return;
+    };
+    let zst = out.stdout;
+    let good = config_for(std::slice::from_ref(&Digest::of_bytes(&plain)));
+    let bad = config_for(std::slice::from_ref(&Digest::of_bytes(&zst)));
+    for (config, ok) in [(bad, false), (good, true)] {
+        let archive = tar_of(&[
+            ("manifest.json", &docker_manifest("c.json", &["l.tar.zst"])),
+            ("c.json", &config),
+            ("l.tar.zst", &zst),
+        ]);
+        if !ok {
+            let err = refused(archive);
+            assert!(matches!(err, ArchiveError::DiffIdMismatch { .. }), "{err}");
+            continue;
+        }
+        let store = ContentStore::open(tmp.path().join("store")).unwrap();
+        let img = load(&store, Cursor::new(archive)).unwrap().remove(0);
+        assert_eq!(
+            img.layers[0].media_type().to_string(),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        assert_eq!(layer_digest(&img.layers[0]), Digest::of_bytes(&zst));
+        assert!(store.ingests().unwrap().is_empty());
+    }
 }

@@ -328,37 +328,49 @@ impl<'s> Staging<'s> {
             }
         };
         let result = (|| {
+            // The first bytes decide the compression; a decompressing reader above may hand
+            // them over in pieces, so gather them first (detect() needs 4).
+            let mut head = [0u8; 4];
+            let mut got = 0;
+            while got < head.len() {
+                match entry.read(&mut head[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(entry_err(e)),
+                }
+            }
+            let compression = Compression::detect(&head[..got]);
+            let mut diff = DiffHasher::new(compression);
             let mut hasher = Sha256::new();
             let mut size = 0u64;
             let mut buf = vec![0u8; BUF_SIZE];
-            let mut diff: Option<(DiffHasher, Compression)> = None;
+            buf[..got].copy_from_slice(&head[..got]);
+            let mut n = got;
             loop {
-                let n = match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(entry_err(e)),
-                };
-                let chunk = &buf[..n];
-                let (d, _) = diff.get_or_insert_with(|| {
-                    let c = Compression::detect(chunk);
-                    (DiffHasher::new(c), c)
-                });
-                d.update(chunk);
-                hasher.update(chunk);
-                size += n as u64;
-                match &mut data {
-                    Data::Memory(v) => v.extend_from_slice(chunk),
-                    Data::Ingest { writer, .. } => {
-                        if let Some(w) = writer.as_mut() {
-                            Writer::write_all(w, chunk)?;
+                if n > 0 {
+                    let chunk = &buf[..n];
+                    diff.update(chunk);
+                    hasher.update(chunk);
+                    size += n as u64;
+                    match &mut data {
+                        Data::Memory(v) => v.extend_from_slice(chunk),
+                        Data::Ingest { writer, .. } => {
+                            if let Some(w) = writer.as_mut() {
+                                Writer::write_all(w, chunk)?;
+                            }
                         }
                     }
                 }
+                n = match entry.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                    Err(e) => return Err(entry_err(e)),
+                };
             }
             let digest = digest_of(hasher);
-            let (d, compression) = diff.unwrap_or((DiffHasher::Plain, Compression::None));
-            let diff_id = d.finish(&digest);
+            let diff_id = diff.finish(&digest);
             Ok((digest, size, diff_id, compression))
         })();
         match result {
@@ -443,7 +455,10 @@ impl<'s> Staging<'s> {
             _ => Err(ArchiveError::Invalid {
                 entry: resolved,
                 what: "document",
-                reason: format!("larger than {MAX_JSON_SIZE} bytes"),
+                reason: format!(
+                    "too large: documents are read up to {MAX_JSON_SIZE} bytes, and up to \
+                     {MEMORY_TOTAL} bytes of small entries per archive"
+                ),
             }),
         }
     }
