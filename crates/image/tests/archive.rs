@@ -860,3 +860,30 @@ fn a_large_zstd_layer_is_checked_from_its_ingest() {
         assert!(store.ingests().unwrap().is_empty());
     }
 }
+
+#[test]
+fn concurrent_loads_of_one_archive_into_one_store_all_succeed() {
+    let l = layer(b"shared");
+    let config = config_for(std::slice::from_ref(&Digest::of_bytes(&l)));
+    let archive = tar_of(&[
+        (
+            "manifest.json",
+            &docker_manifest("c.json", &["l/layer.tar"]),
+        ),
+        ("c.json", &config),
+        ("l/layer.tar", &l),
+    ]);
+    let tmp = TempDir::new().unwrap();
+    let store = ContentStore::open(tmp.path()).unwrap();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| load(&store, Cursor::new(archive.clone()))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = results[0].as_ref().unwrap()[0].clone();
+    for r in results {
+        assert_eq!(r.unwrap()[0], first);
+    }
+    assert_verified(&store, &first);
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detect::{layer_media_type, DOCKER_MANIFEST};
 use super::error::ArchiveError;
-use super::stage::Staging;
+use super::stage::{put, Staging};
 use super::{oci_digest, LoadedImage};
 use crate::content::{ContentStore, Digest};
 
@@ -74,7 +74,7 @@ pub(crate) fn put_manifest(
         .build()
         .map_err(|e| build(e.to_string()))?;
     let bytes = serde_json::to_vec(&manifest).map_err(|e| build(e.to_string()))?;
-    Ok(store.put(&bytes)?)
+    put(store, &bytes)
 }
 
 struct Planned {
@@ -143,7 +143,7 @@ pub(crate) fn load(staging: &mut Staging<'_>) -> Result<Vec<LoadedImage>, Archiv
     let store = staging.store();
     let mut loaded = Vec::with_capacity(planned.len());
     for (i, p) in planned.into_iter().enumerate() {
-        let config_digest = store.put(&p.config)?;
+        let config_digest = put(store, &p.config)?;
         for (j, path) in p.layer_paths.iter().enumerate() {
             staging.commit(path, &format!("{DOCKER_MANIFEST}[{i}].Layers[{j}]"))?;
         }

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use super::detect::{decompress, digest_of};
 use super::docker::put_manifest;
 use super::error::ArchiveError;
-use super::stage::ingest_ref;
+use super::stage::{ingest_ref, put};
 use super::{oci_digest, LoadedImage};
 use crate::content::{ContentStore, Digest, Writer};
 
@@ -205,7 +205,7 @@ pub fn import(
         what: "image config",
         reason: e.to_string(),
     })?;
-    let config_digest = store.put(&config_bytes)?;
+    let config_digest = put(store, &config_bytes)?;
     let layers = vec![Descriptor::new(
         MediaType::ImageLayerGzip,
         layer_size,

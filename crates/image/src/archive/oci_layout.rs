@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 use super::detect::{digest_of, OCI_INDEX, OCI_LAYOUT};
 use super::docker::diff_ids;
 use super::error::{io_err, ArchiveError};
-use super::stage::{ingest_ref, Staging};
+use super::stage::{ingest_ref, put, Staging};
 use super::{LoadedImage, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_JSON_SIZE};
 use crate::content::{ContentStore, Digest};
 
@@ -436,8 +436,8 @@ pub(crate) fn load(src: &mut impl Source) -> Result<Vec<LoadedImage>, ArchiveErr
             let by = format!("{manifest_path} layers[{j}]");
             src.commit_blob(&blob_path(d), d, layer.size(), &by)?;
         }
-        src.store().put(&p.config)?;
-        src.store().put(&p.manifest.bytes)?;
+        put(src.store(), &p.config)?;
+        put(src.store(), &p.manifest.bytes)?;
         debug!(manifest = %p.manifest.digest, by = p.manifest.referenced_by, "loaded image");
         loaded.push(LoadedImage {
             names: p.names,

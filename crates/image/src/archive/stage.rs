@@ -39,6 +39,28 @@ pub(crate) fn ingest_ref(kind: &str) -> String {
     )
 }
 
+/// Stores `data` as a blob, like [`ContentStore::put`] but through an ingest ref of its own, so
+/// that two loads storing the same blob at once do not collide on the ref (`put` keys its
+/// ingest by the digest, and the second writer would get [`ContentError::Locked`]).
+///
+/// [`ContentError::Locked`]: crate::content::ContentError::Locked
+pub(crate) fn put(store: &ContentStore, data: &[u8]) -> Result<Digest, ArchiveError> {
+    let digest = Digest::of_bytes(data);
+    if store.exists(&digest) {
+        return Ok(digest);
+    }
+    let ingest = ingest_ref("put");
+    let mut w = store.writer(&ingest, Some(&digest), Some(data.len() as u64))?;
+    if let Err(e) = w.write_all(data) {
+        drop(w);
+        if let Err(ae) = store.abort(&ingest) {
+            warn!(ingest, error = %ae, "could not remove an archive ingest");
+        }
+        return Err(e.into());
+    }
+    Ok(w.commit()?)
+}
+
 /// What the uncompressed content of a staged file hashes to.
 #[derive(Debug, Clone)]
 pub(crate) enum DiffId {
@@ -507,7 +529,7 @@ impl<'s> Staging<'s> {
         };
         match &mut f.data {
             Data::Memory(v) => {
-                store.put(v)?;
+                put(store, v)?;
             }
             Data::Ingest { writer, .. } => {
                 if let Some(w) = writer.take() {
