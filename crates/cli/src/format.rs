@@ -1,0 +1,293 @@
+//! Output shapes shared by the commands: Docker's human sizes and durations, and its
+//! column tables (a tabwriter with three spaces of padding).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Sizes as Docker prints them by default: decimal units, four significant digits (`4.262MB`).
+pub fn human_size(bytes: u64) -> String {
+    human_size_precision(bytes, 4)
+}
+
+/// Decimal units with `precision` significant digits (`docker images` uses 3: `4.26MB`).
+pub fn human_size_precision(bytes: u64, precision: usize) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    // Go's %.<precision>g: that many significant digits, trailing zeros dropped.
+    let int_digits = if value >= 100.0 {
+        3
+    } else if value >= 10.0 {
+        2
+    } else {
+        1
+    };
+    let digits = precision.saturating_sub(int_digits);
+    let text = format!("{value:.digits$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    format!("{text}{}", UNITS[unit])
+}
+
+/// How long ago, in Docker's words (`Less than a second`, `About a minute`, `3 weeks`).
+pub fn human_duration(seconds: u64) -> String {
+    let s = seconds;
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match s {
+        0 => "Less than a second".to_string(),
+        1..=59 => plural(s, "second"),
+        60..=119 => "About a minute".to_string(),
+        120..=3599 => plural(s / 60, "minute"),
+        3600..=7199 => "About an hour".to_string(),
+        7200..=172_799 => plural(s / 3600, "hour"),
+        172_800..=1_209_599 => plural(s / 86_400, "day"),
+        1_209_600..=5_183_999 => plural(s / 604_800, "week"),
+        5_184_000..=63_071_999 => plural(s / 2_592_000, "month"),
+        _ => plural(s / 31_536_000, "year"),
+    }
+}
+
+/// `<duration> ago` for a time in seconds since the epoch.
+pub fn ago(epoch_seconds: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{} ago", human_duration(now.saturating_sub(epoch_seconds)))
+}
+
+/// Parses RFC 3339 (`2024-01-02T03:04:05.123Z`, `+01:00` offsets) into seconds since the epoch.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let (date, rest) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let time_end = rest
+        .find(['Z', '+', '-'])
+        .unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(time_end);
+    let time = time.split('.').next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let offset = match zone {
+        "" | "Z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = z[1..].split_once(':')?;
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+        }
+    };
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's well-known formula.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset;
+    u64::try_from(secs).ok()
+}
+
+/// Columns padded like Docker's tabwriter (minimum width 10, padding 3): each column as wide
+/// as its widest cell plus three spaces, and at least ten; the last column is not padded.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = (widths[i] + 3).max(10) - cell.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_match_docker() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_261_602), "4.262MB");
+        assert_eq!(human_size(1_000_000), "1MB");
+        assert_eq!(human_size(187_700_000), "187.7MB");
+        assert_eq!(human_size(1_234_567_890), "1.235GB");
+        assert_eq!(human_size_precision(4_261_602, 3), "4.26MB");
+        assert_eq!(human_size_precision(187_700_000, 3), "188MB");
+    }
+
+    #[test]
+    fn durations_match_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(human_duration(3 * 86_400), "3 days");
+        assert_eq!(human_duration(15 * 86_400), "2 weeks");
+        assert_eq!(human_duration(70 * 86_400), "2 months");
+        assert_eq!(human_duration(800 * 86_400), "2 years");
+    }
+
+    #[test]
+    fn rfc3339_parses() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Z"), Some(1_704_067_200));
+        assert_eq!(
+            parse_rfc3339("2024-01-01T01:00:00.5+01:00"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn tables_pad_like_tabwriter() {
+        let rows = vec![
+            vec!["REPOSITORY".into(), "TAG".into()],
+            vec!["busybox".into(), "latest".into()],
+        ];
+        assert_eq!(table(&rows), "REPOSITORY   TAG\nbusybox      latest\n");
+        let rows = vec![
+            vec!["A".into(), "TAG".into(), "X".into()],
+            vec!["b".into(), "latest".into(), "y".into()],
+        ];
+        assert_eq!(
+            table(&rows),
+            "A         TAG       X\nb         latest    y\n"
+        );
+    }
+}
+
+/// `2006-01-02 15:04:05 +0000 UTC`, Go's default time format, for a time in epoch seconds.
+pub fn go_time_utc(epoch_seconds: u64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(epoch_seconds);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} +0000 UTC")
+}
+
+/// `2006-01-02T15:04:05Z`, RFC 3339 in UTC.
+pub fn rfc3339_utc(epoch_seconds: u64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(epoch_seconds);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// Calendar fields of a UTC time (the inverse of the day count in [`parse_rfc3339`]).
+fn civil(epoch_seconds: u64) -> (i64, i64, i64, i64, i64, i64) {
+    let secs = epoch_seconds as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// JSON with Docker's four-space indentation.
+pub fn pretty_json(value: &impl serde::Serialize) -> String {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    value.serialize(&mut ser).expect("JSON values serialize");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The part of Go's text/template that `--format` is used with in practice: literal text,
+/// `{{.Field.Sub}}` (strings raw, anything else as JSON) and `{{json .Field}}`. Anything else
+/// is refused with an error naming the action, rather than printed wrong.
+pub fn go_template(template: &str, value: &serde_json::Value) -> Result<String, String> {
+    let template = template.replace("\\n", "\n").replace("\\t", "\t");
+    let mut out = String::new();
+    let mut rest = template.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("template: unclosed action in {template:?}"))?;
+        let action = after[..end]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        let (as_json, path) = match action.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, action),
+        };
+        if !path.starts_with('.') {
+            return Err(format!(
+                "template: unsupported action {{{{{action}}}}} (only .Field paths and json .Field)"
+            ));
+        }
+        let mut v = value;
+        for key in path.split('.').filter(|k| !k.is_empty()) {
+            v = v
+                .get(key)
+                .ok_or_else(|| format!("template: can't evaluate field {key} in {path}"))?;
+        }
+        match (as_json, v) {
+            (false, serde_json::Value::String(s)) => out.push_str(s),
+            (false, serde_json::Value::Null) => out.push_str("<no value>"),
+            _ => out.push_str(&serde_json::to_string(v).expect("JSON values serialize")),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn civil_times_round_trip() {
+        assert_eq!(rfc3339_utc(1_704_067_200), "2024-01-01T00:00:00Z");
+        assert_eq!(go_time_utc(0), "1970-01-01 00:00:00 +0000 UTC");
+        for t in [0, 951_782_400, 1_709_164_800, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&rfc3339_utc(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn templates_cover_fields_and_json() {
+        let v = serde_json::json!({"Id": "sha256:ab", "Config": {"Cmd": ["sh"], "User": ""}, "Size": 3});
+        assert_eq!(go_template("{{.Id}}", &v).unwrap(), "sha256:ab");
+        assert_eq!(
+            go_template("{{json .Config.Cmd}} {{.Size}}\\n", &v).unwrap(),
+            "[\"sh\"] 3\n"
+        );
+        assert!(go_template("{{.Nope}}", &v).unwrap_err().contains("Nope"));
+        assert!(go_template("{{range .Config}}", &v)
+            .unwrap_err()
+            .contains("unsupported"));
+    }
+}

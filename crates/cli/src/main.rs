@@ -1,0 +1,140 @@
+//! `coracle`: Docker's commands, driving the engine in-process (no daemon needed).
+
+mod format;
+mod images;
+mod pull;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for a failure of Coracle itself, as `docker run` uses it (also for bad flags).
+pub const EXIT_ENGINE_ERROR: u8 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "coracle",
+    version,
+    about = "A container engine: Docker's commands, no daemon needed",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    /// Root of persistent state: metadata, blobs, unpacked layers, volumes.
+    #[arg(
+        long,
+        global = true,
+        env = "CORACLE_ROOT",
+        default_value = "/var/lib/coracle"
+    )]
+    root: PathBuf,
+    /// Root of runtime state: per-container state, shim sockets, netns mounts, locks.
+    #[arg(
+        long,
+        global = true,
+        env = "CORACLE_RUN_ROOT",
+        default_value = "/run/coracle"
+    )]
+    run_root: PathBuf,
+    /// A registry reachable over plain HTTP (`host[:port]`); loopback registries always are.
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "CORACLE_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    insecure_registries: Vec<String>,
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, env = "CORACLE_LOG", default_value = "warn")]
+    log_level: String,
+    /// Debug output (same as --log-level debug).
+    #[arg(short = 'D', long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage images.
+    #[command(subcommand)]
+    Image(images::ImageCommand),
+    /// List images.
+    Images(images::ListArgs),
+    /// Download an image from a registry.
+    Pull(images::PullArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(images::TagArgs),
+    /// Load images from a tar archive (docker save format or OCI layout) or STDIN.
+    Load(images::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(images::SaveArgs),
+    /// Import the contents of a tarball to create a file system image.
+    Import(images::ImportArgs),
+    /// Return low-level information on images.
+    Inspect(images::InspectArgs),
+    /// Log in to a registry.
+    Login(images::LoginArgs),
+    /// Log out from a registry.
+    Logout(images::LogoutArgs),
+}
+
+/// What every command needs: the roots and registry settings.
+pub struct Context {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub insecure_registries: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => EXIT_ENGINE_ERROR,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let level = if cli.debug {
+        "debug"
+    } else {
+        cli.log_level.as_str()
+    };
+    let level = level
+        .parse::<tracing_subscriber::filter::LevelFilter>()
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .init();
+    let ctx = Context {
+        root: cli.root,
+        run_root: cli.run_root,
+        insecure_registries: cli.insecure_registries,
+    };
+    let result = match cli.command {
+        Command::Image(cmd) => images::image_command(&ctx, cmd),
+        Command::Images(args) => images::list(&ctx, &args),
+        Command::Pull(args) => images::pull(&ctx, &args),
+        Command::Rmi(args) => images::rmi(&ctx, &args),
+        Command::Tag(args) => images::tag(&ctx, &args),
+        Command::Load(args) => images::load(&ctx, &args),
+        Command::Save(args) => images::save(&ctx, &args),
+        Command::Import(args) => images::import(&ctx, &args),
+        Command::Inspect(args) => images::inspect(&ctx, &args),
+        Command::Login(args) => images::login(&ctx, &args),
+        Command::Logout(args) => images::logout(&ctx, &args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
