@@ -11,11 +11,19 @@
 //!
 //! A tar stream can be read only once and in order, and blobs may come before or after the
 //! documents that name them. Every regular entry is therefore streamed into its own ingest of the
-//! content store while its sha256 (and, for layers, the sha256 of its uncompressed content) is
-//! computed; small entries are kept in memory instead. Only once the whole archive has been read
-//! and every image in it checked (digests, sizes, layer counts, diff_ids) are the blobs committed,
-//! and each image's manifest is written last. A failed load removes all of its ingests, so it
-//! leaves at most some committed, content-verified blobs behind and never a manifest.
+//! content store (under a unique ref: entry paths are not valid refs, and two loads must not
+//! share one) while its sha256 and, if it starts like gzip, the sha256 of its uncompressed
+//! content are computed; entries up to 4 MiB are kept in memory instead. Only once the whole
+//! archive has been read and every image in it checked (digests, sizes, layer counts, diff_ids)
+//! are the blobs committed, and each image's manifest is written last. A failed load removes all
+//! of its ingests, so it leaves at most some committed, content-verified blobs behind and never a
+//! manifest. An OCI layout directory needs no staging: its documents are checked first, then each
+//! layer is copied through a writer that verifies the descriptor's digest and size (a mismatch
+//! stops the load before any manifest is written).
+//!
+//! Docker archives get a synthesised OCI manifest (their own `manifest.json` is not a registry
+//! manifest), with each layer's media type from its actual compression; the legacy
+//! `repositories` file and per-layer `json`/`VERSION` files are not read.
 //!
 //! Entry paths are never used as file system paths: they are normalised (a leading `./`
 //! dropped), and absolute paths, `..` components, device and FIFO entries and duplicate entries
