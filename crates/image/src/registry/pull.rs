@@ -298,16 +298,20 @@ impl Puller<'_> {
             200 => {}
             404 => {
                 let codes = error_codes(&read_text(resp));
-                return Err(if codes.iter().any(|c| c == "NAME_UNKNOWN") {
-                    RegistryError::RepositoryUnknown {
-                        registry: self.client.registry().to_owned(),
-                        repository: self.repository.clone(),
-                    }
-                } else {
-                    RegistryError::ManifestUnknown {
-                        reference: reference.to_owned(),
-                    }
-                });
+                // Registries often answer MANIFEST_UNKNOWN for a repository they do not
+                // have at all; its tag list tells the two apart.
+                return Err(
+                    if codes.iter().any(|c| c == "NAME_UNKNOWN") || self.repo_unknown() {
+                        RegistryError::RepositoryUnknown {
+                            registry: self.client.registry().to_owned(),
+                            repository: self.repository.clone(),
+                        }
+                    } else {
+                        RegistryError::ManifestUnknown {
+                            reference: reference.to_owned(),
+                        }
+                    },
+                );
             }
             s => return Err(self.client.status_error("fetch a manifest", s, resp)),
         }
@@ -350,6 +354,21 @@ impl Puller<'_> {
         }
         let kind = classify(reference, &content_type, &body)?;
         Ok((body, kind, actual))
+    }
+
+    /// Whether the registry says the repository does not exist (`NAME_UNKNOWN` for its
+    /// tag list); any other answer, or none, counts as "exists".
+    fn repo_unknown(&self) -> bool {
+        let path = format!("/v2/{}/tags/list?n=1", self.repository);
+        match self
+            .client
+            .get(&path, Some(&self.repository), &[], "list tags")
+        {
+            Ok(resp) if resp.status() == 404 => error_codes(&read_text(resp))
+                .iter()
+                .any(|c| c == "NAME_UNKNOWN"),
+            _ => false,
+        }
     }
 
     /// Downloads the listed blobs on up to `workers` threads; the first error stops the
