@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use common::registry::{images, Auth, TestRegistry};
+use common::registry::{images, Auth, Fault, FaultProxy, TestRegistry};
 use coracle_image::content::{ContentStore, Digest};
 use coracle_image::reference::Reference;
 use coracle_image::registry::{
@@ -400,4 +400,133 @@ fn a_corrupted_blob_is_refused_and_nothing_is_committed() {
         store.ingests().unwrap().is_empty(),
         "the bad partial was kept"
     );
+}
+
+#[test]
+fn a_dropped_connection_is_retried_and_resumed_with_range() {
+    let imgs = images();
+    let reg = TestRegistry::start(Auth::None);
+    reg.push(&imgs.layout, "small", "flaky/net", "v1", None);
+    let proxy = FaultProxy::start(reg.port, Fault::CutFirstBlobAfter(300_000));
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(tmp.path().join("c")).unwrap();
+    let rec = Recorder::default();
+    let name = format!("{}/flaky/net:v1", proxy.host());
+    let f = fetch_image(&store, &reference(&name), &PullOptions::default(), &rec).unwrap();
+    assert!(proxy.cut.load(std::sync::atomic::Ordering::SeqCst));
+    assert_complete(&store, &f);
+    let events = rec.events();
+    let (i, retried) = events
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| match e {
+            PullEvent::LayerRetrying { digest, .. } => Some((i, digest.clone())),
+            _ => None,
+        })
+        .expect("no retry reported");
+    let resumed_at = events[i..]
+        .iter()
+        .find_map(|e| match e {
+            PullEvent::LayerDownloading { digest, done, .. } if *digest == retried => Some(*done),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        resumed_at > 200_000,
+        "the retry started at {resumed_at}, not at the partial's end"
+    );
+}
+
+#[test]
+fn a_server_that_ignores_range_gets_the_blob_restarted() {
+    let imgs = images();
+    let reg = TestRegistry::start(Auth::None);
+    reg.push(&imgs.layout, "small", "norange/x", "v1", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = ContentStore::open(tmp.path().join("probe")).unwrap();
+    let f = pull(
+        &probe,
+        &format!("{}/norange/x:v1", reg.host()),
+        &PullOptions::default(),
+    )
+    .unwrap();
+    let digest = layer_digests(&f).pop().unwrap();
+    let data = fs::read(reg.blob_data(&digest)).unwrap();
+
+    let store = ContentStore::open(tmp.path().join("c")).unwrap();
+    let mut w = store
+        .writer(&format!("sha256-{}", digest.hex()), None, None)
+        .unwrap();
+    w.write_all(&data[..data.len() / 3]).unwrap();
+    drop(w);
+    let proxy = FaultProxy::start(reg.port, Fault::StripRange);
+    let rec = Recorder::default();
+    let name = format!("{}/norange/x:v1", proxy.host());
+    let got = fetch_image(&store, &reference(&name), &PullOptions::default(), &rec).unwrap();
+    assert_complete(&store, &got);
+    let first = rec
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            PullEvent::LayerDownloading {
+                digest: d, done, ..
+            } if d == digest => Some(done),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        first, 0,
+        "a 200 answer to a Range request must restart the blob"
+    );
+}
+
+#[test]
+fn docker_schema2_manifests_and_manifest_lists() {
+    let imgs = images();
+    let reg = TestRegistry::start(Auth::None);
+    reg.push_with(
+        &imgs.layout,
+        "small",
+        "docker/fmt",
+        "v1",
+        &["--format", "v2s2"],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(tmp.path().join("c")).unwrap();
+    let f = pull(
+        &store,
+        &format!("{}/docker/fmt:v1", reg.host()),
+        &PullOptions::default(),
+    )
+    .unwrap();
+    assert_complete(&store, &f);
+    let raw = fs::read_to_string(store.blob_path(&f.manifest_digest)).unwrap();
+    assert!(
+        raw.contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{raw}"
+    );
+
+    // skopeo turns the OCI index into a Docker manifest list with --format v2s2.
+    reg.push_with(
+        &imgs.layout,
+        "multi",
+        "docker/list",
+        "v1",
+        &["--format", "v2s2"],
+    );
+    let f = pull(
+        &store,
+        &format!("{}/docker/list:v1", reg.host()),
+        &PullOptions::default(),
+    )
+    .unwrap();
+    assert_complete(&store, &f);
+    let raw = fs::read_to_string(store.blob_path(&f.repo_digest)).unwrap();
+    assert!(
+        raw.contains("application/vnd.docker.distribution.manifest.list.v2+json"),
+        "{raw}"
+    );
+    assert_ne!(f.repo_digest, f.manifest_digest);
+    let manifest = fs::read_to_string(store.blob_path(&f.manifest_digest)).unwrap();
+    assert!(manifest.contains("application/vnd.docker.distribution.manifest.v2+json"));
 }

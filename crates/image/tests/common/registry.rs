@@ -165,12 +165,16 @@ impl TestRegistry {
 
     /// Pushes tag `tag` of an OCI layout as `name:dest_tag` (all platforms of an index).
     pub fn push(&self, layout: &Path, tag: &str, name: &str, dest_tag: &str, creds: Option<&str>) {
+        let extra: Vec<&str> = creds.map(|c| vec!["--dest-creds", c]).unwrap_or_default();
+        self.push_with(layout, tag, name, dest_tag, &extra);
+    }
+
+    /// [`push`](Self::push) with more `skopeo copy` options (`--format v2s2`, creds...).
+    pub fn push_with(&self, layout: &Path, tag: &str, name: &str, dest_tag: &str, extra: &[&str]) {
         require("skopeo");
         let mut cmd = Command::new("skopeo");
         cmd.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
-        if let Some(c) = creds {
-            cmd.args(["--dest-creds", c]);
-        }
+        cmd.args(extra);
         cmd.arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{}/{name}:{dest_tag}", self.host()));
         run(&mut cmd);
@@ -510,4 +514,125 @@ fn build_images() -> Images {
         small_manifest,
         other_manifest,
     }
+}
+
+/// What [`FaultProxy`] does to the traffic it forwards.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// Closes the first blob response longer than this many bytes after that many.
+    CutFirstBlobAfter(usize),
+    /// Removes `Range` from every request, like a server that does not do ranges.
+    StripRange,
+}
+
+/// A one-request-per-connection HTTP proxy on 127.0.0.1 in front of a test registry that
+/// injects a [`Fault`].
+pub struct FaultProxy {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+    /// Whether a response was cut.
+    pub cut: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16, fault: Fault) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
+        let (stop2, cut2) = (stop.clone(), cut.clone());
+        let thread = thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let cut = cut2.clone();
+                        thread::spawn(move || proxy_one(client, upstream, fault, &cut));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        FaultProxy {
+            port,
+            stop,
+            thread: Some(thread),
+            cut,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn proxy_one(client: TcpStream, upstream: u16, fault: Fault, cut: &AtomicBool) {
+    let _ = client.set_nonblocking(false);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = String::new();
+    let mut is_blob = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if head.is_empty() {
+            is_blob = line.contains("/blobs/");
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+        if name == "connection" || (name == "range" && matches!(fault, Fault::StripRange)) {
+            continue;
+        }
+        head.push_str(&line);
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    if up.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let mut client = client;
+    let limit = match fault {
+        Fault::CutFirstBlobAfter(n) if is_blob && !cut.load(Ordering::SeqCst) => Some(n),
+        _ => None,
+    };
+    let mut buf = [0u8; 16 * 1024];
+    let mut sent = 0usize;
+    loop {
+        let n = match up.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut n = n;
+        if let Some(limit) = limit {
+            if sent + n > limit {
+                if !cut.swap(true, Ordering::SeqCst) {
+                    n = limit - sent;
+                    let _ = client.write_all(&buf[..n]);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+        if client.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = client.shutdown(std::net::Shutdown::Write);
 }
