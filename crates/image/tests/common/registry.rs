@@ -618,15 +618,11 @@ fn proxy_one(client: TcpStream, upstream: u16, fault: Fault, cut: &AtomicBool) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mut n = n;
-        if let Some(limit) = limit {
-            if sent + n > limit {
-                if !cut.swap(true, Ordering::SeqCst) {
-                    n = limit - sent;
-                    let _ = client.write_all(&buf[..n]);
-                    let _ = client.shutdown(std::net::Shutdown::Both);
-                    return;
-                }
+        if let Some(limit) = limit.filter(|l| sent + n > *l) {
+            if !cut.swap(true, Ordering::SeqCst) {
+                let _ = client.write_all(&buf[..limit - sent]);
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                return;
             }
         }
         if client.write_all(&buf[..n]).is_err() {
