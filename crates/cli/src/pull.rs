@@ -52,16 +52,9 @@ pub fn pull(
         if !typed_tag_or_digest(raw) {
             writeln!(out, "Using default tag: latest")?;
         }
-        let what = reference
-            .digest
-            .clone()
-            .or_else(|| reference.tag.clone())
-            .unwrap_or_default();
-        writeln!(out, "{what}: Pulling from {}", reference.path)?;
         out.flush()?;
     }
     drop(out);
-    let had = store.resolve(&reference.to_string()).ok();
     let fetched = if quiet {
         fetch_image(store.content(), reference, &opts, &NoProgress)
     } else {
@@ -88,17 +81,9 @@ pub fn pull(
         tag,
         repo_digest: Some(repo_digest),
     })?;
-    let mut out = io::stdout().lock();
-    if !quiet {
-        writeln!(out, "Digest: {}", fetched.repo_digest)?;
-        let shown = familiar(&reference.to_string());
-        if had.as_ref().is_some_and(|h| h.id == record.id) {
-            writeln!(out, "Status: Image is up to date for {shown}")?;
-        } else {
-            writeln!(out, "Status: Downloaded newer image for {shown}")?;
-        }
-    }
-    writeln!(out, "{reference}")?;
+    // The renderer printed "<tag>: Pulling from", the layers, "Digest:" and "Status:"; the
+    // full reference comes last, as docker prints it (also with -q).
+    writeln!(io::stdout().lock(), "{reference}")?;
     Ok(record)
 }
 
