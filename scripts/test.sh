@@ -20,7 +20,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$REPO/scripts/lib.sh"
 cd "$REPO"
 
-PACKAGES=(libseccomp-dev busybox-static pkg-config jq iproute2 util-linux nftables procps)
+PACKAGES=(libseccomp-dev busybox-static pkg-config jq iproute2 util-linux nftables procps
+	# images: the test-image builder (umoci), pushing and converting images (skopeo), a real
+	# registry on loopback (docker-registry), zstd layers, keys and filler data (openssl).
+	umoci skopeo docker-registry zstd openssl curl)
 CGROUP_PATTERN='*coracle-test*'
 PROC_PREFIX='coracle:'
 
@@ -78,6 +81,11 @@ snapshot() {
 			# The runtime names its processes with prctl(PR_SET_NAME), which sets
 			# comm ("coracle:[2:INIT"), not argv; check both.
 			comm=$(cat "/proc/$pid/comm" 2>/dev/null) || comm=
+			# A test registry the suite started and did not stop.
+			if [[ "$comm" == docker-registry ]]; then
+				echo "process $pid docker-registry $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+				continue
+			fi
 			if [[ "$argv0" == "$PROC_PREFIX"* || "$comm" == "$PROC_PREFIX"* ]]; then
 				echo "process $pid ${comm:-$argv0}"
 				continue
