@@ -97,11 +97,23 @@ iperf() {
 }
 
 : >"$T/results"
+measure() {
+	case $1 in
+	raw) echo "raw $(iperf r2 r1 10.200.0.2 5201)" ;;
+	bridge) echo "bridge $(iperf b a "$B_IP" 5201)" ;;
+	publish) echo "publish $(iperf b host 127.0.0.1 15201)" ;;
+	esac >>"$T/results"
+}
+echo "load $(cut -d' ' -f1 /proc/loadavg)" >>"$T/results"
 for round in $(seq "$RUNS"); do
 	echo "round $round/$RUNS" >&2
-	echo "raw $(iperf r2 r1 10.200.0.2 5201)" >>"$T/results"
-	echo "bridge $(iperf b a "$B_IP" 5201)" >>"$T/results"
-	echo "publish $(iperf b host 127.0.0.1 15201)" >>"$T/results"
+	# The order turns each round, so no path always runs first (or after another).
+	case $((round % 3)) in
+	1) order="raw bridge publish" ;;
+	2) order="bridge publish raw" ;;
+	0) order="publish raw bridge" ;;
+	esac
+	for path in $order; do measure "$path"; done
 done
 
 # Endpoint set-up + teardown through the command line, 20 times.
@@ -185,6 +197,7 @@ if [[ $DOCKER == 1 ]]; then
 	done
 fi
 
+echo "load $(cut -d' ' -f1 /proc/loadavg)" >>"$T/results"
 DOCKER_VERSION=$(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d , || true)
 python3 - "$T/results" "$REPO/bench/RESULTS.md" "$RUNS" "$SECS" "${DOCKER_VERSION:-?}" <<'PY'
 import statistics, sys, datetime, os, subprocess
@@ -221,7 +234,8 @@ sec = f"""{B}
 ## Bridge networking: throughput and endpoint set-up
 
 - date: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} CPUs, kernel {os.uname().release}
-- command: `RUNS={runs} SECONDS_PER_RUN={secs} bench/network.sh` (one throwaway host, interleaved rounds, iperf3 TCP, medians)
+- command: `RUNS={runs} SECONDS_PER_RUN={secs} bench/network.sh` (one throwaway host, interleaved rounds whose order turns, iperf3 TCP, medians)
+- load average (1 min) at the start and end of the measurements: {', '.join(f'{x:.1f}' for x in vals['load'])} on {os.cpu_count()} CPUs (the machine is shared: other builds run meanwhile, so single runs scatter)
 - raw = plain veth pair between two namespaces; bridge = container to container on `coracle0`; publish = host to container via `-p 15201:5201` on 127.0.0.1 (DNAT)
 
 | path | median Gbit/s | runs | of raw |
