@@ -1,0 +1,1 @@
+//! Container configuration and its OCI runtime spec, with Docker's default security.

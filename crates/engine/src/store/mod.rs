@@ -1,0 +1,1 @@
+//! The metadata database and the container lifecycle state machine.
