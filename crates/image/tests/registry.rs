@@ -530,3 +530,33 @@ fn docker_schema2_manifests_and_manifest_lists() {
     let manifest = fs::read_to_string(store.blob_path(&f.manifest_digest)).unwrap();
     assert!(manifest.contains("application/vnd.docker.distribution.manifest.v2+json"));
 }
+
+#[test]
+fn a_layer_held_by_another_writer_is_waited_for() {
+    let imgs = images();
+    let reg = TestRegistry::start(Auth::None);
+    reg.push(&imgs.layout, "small", "locked/x", "v1", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("{}/locked/x:v1", reg.host());
+    let probe = ContentStore::open(tmp.path().join("probe")).unwrap();
+    let f = pull(&probe, &name, &PullOptions::default()).unwrap();
+    let digest = layer_digests(&f).pop().unwrap();
+
+    let store = ContentStore::open(tmp.path().join("c")).unwrap();
+    let holder = store
+        .writer(&format!("sha256-{}", digest.hex()), None, None)
+        .unwrap();
+    let started = Instant::now();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        drop(holder);
+    });
+    let opts = PullOptions {
+        retries: 0,
+        ..PullOptions::default()
+    };
+    let got = pull(&store, &name, &opts).unwrap();
+    releaser.join().unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+    assert_complete(&store, &got);
+}

@@ -104,6 +104,9 @@ pub enum RegistryError {
     },
     #[error("credentials file {}: {reason}", path.display())]
     CredentialsInvalid { path: PathBuf, reason: String },
+    /// Another layer failed, so this one stopped (its partial ingest is kept).
+    #[error("download of {digest} stopped because another layer failed")]
+    Cancelled { digest: Digest },
     #[error("cannot start a download thread: {0}")]
     Thread(#[source] io::Error),
 }

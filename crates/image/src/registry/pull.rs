@@ -99,6 +99,9 @@ struct Puller<'a> {
     repository: String,
     events: &'a dyn PullObserver,
     retries: u32,
+    /// Set when one layer failed: the others stop (their partial ingests stay for a
+    /// later resume).
+    cancel: AtomicBool,
 }
 
 /// Pulls `reference` into `store` (see the module docs). Blocks until every blob is
@@ -128,6 +131,7 @@ pub fn fetch_image(
         repository: reference.path.clone(),
         events,
         retries: opts.retries,
+        cancel: AtomicBool::new(false),
     };
     let ref_str = reference.to_string();
 
@@ -277,23 +281,32 @@ impl Puller<'_> {
         tag_or_digest: &str,
         expected: Option<&Digest>,
     ) -> Result<(Vec<u8>, Kind, Digest), RegistryError> {
-        let path = format!("/v2/{}/manifests/{tag_or_digest}", self.repository);
         let mut attempt = 0;
-        let resp = loop {
-            match self.client.get(
-                &path,
-                Some(&self.repository),
-                &[("Accept", ACCEPT)],
-                "fetch a manifest",
-            ) {
+        loop {
+            match self.manifest_once(reference, tag_or_digest, expected) {
                 Err(e) if e.is_transient() && attempt < self.retries => {
                     warn!(reference, error = %e, "manifest fetch failed; retrying");
                     std::thread::sleep(backoff(attempt));
                     attempt += 1;
                 }
-                r => break r?,
+                r => return r,
             }
-        };
+        }
+    }
+
+    fn manifest_once(
+        &self,
+        reference: &str,
+        tag_or_digest: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Vec<u8>, Kind, Digest), RegistryError> {
+        let path = format!("/v2/{}/manifests/{tag_or_digest}", self.repository);
+        let resp = self.client.get(
+            &path,
+            Some(&self.repository),
+            &[("Accept", ACCEPT)],
+            "fetch a manifest",
+        )?;
         match resp.status() {
             200 => {}
             404 => {
@@ -375,16 +388,15 @@ impl Puller<'_> {
     /// others from starting new blobs and is returned.
     fn blobs_parallel(&self, todo: &[(Digest, u64)], workers: usize) -> Result<(), RegistryError> {
         let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
         let first_err: Mutex<Option<RegistryError>> = Mutex::new(None);
         let work = || {
-            while !stop.load(Ordering::SeqCst) {
+            while !self.cancel.load(Ordering::SeqCst) {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some((digest, size)) = todo.get(i) else {
                     return;
                 };
                 if let Err(e) = self.blob(digest, *size, true) {
-                    stop.store(true, Ordering::SeqCst);
+                    self.cancel.store(true, Ordering::SeqCst);
                     first_err.lock().expect("error slot").get_or_insert(e);
                 }
             }
@@ -412,7 +424,20 @@ impl Puller<'_> {
         loop {
             match self.blob_attempt(digest, size, layer) {
                 Ok(()) => return Ok(()),
-                Err(e) if attempt < self.retries && retryable(&e) => {
+                // Another writer (another pull of this blob) holds the ingest: wait for
+                // it to finish or give up; this costs no retry.
+                Err(RegistryError::Content(c))
+                    if matches!(*c, ContentError::Locked { .. })
+                        && !self.cancel.load(Ordering::SeqCst) =>
+                {
+                    debug!(%digest, "ingest held by another writer; waiting");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e)
+                    if attempt < self.retries
+                        && e.is_transient()
+                        && !self.cancel.load(Ordering::SeqCst) =>
+                {
                     attempt += 1;
                     warn!(%digest, attempt, error = %e, "blob download failed; retrying");
                     if layer {
@@ -498,6 +523,11 @@ impl Puller<'_> {
                         total: size,
                     });
                 }
+                if layer && self.cancel.load(Ordering::SeqCst) {
+                    return Err(RegistryError::Cancelled {
+                        digest: digest.clone(),
+                    });
+                }
                 let n = match reader.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -569,11 +599,6 @@ fn restart_error(p: &Puller<'_>, digest: &Digest) -> RegistryError {
         what: format!("resume blob {digest}"),
         message: "the partial download could not be continued; starting over".into(),
     }
-}
-
-fn retryable(e: &RegistryError) -> bool {
-    e.is_transient()
-        || matches!(e, RegistryError::Content(c) if matches!(**c, ContentError::Locked { .. }))
 }
 
 #[cfg(test)]
