@@ -560,3 +560,46 @@ fn a_layer_held_by_another_writer_is_waited_for() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(800));
     assert_complete(&store, &got);
 }
+
+#[test]
+fn unavailable_answers_are_retried_and_a_dead_registry_is_named() {
+    let imgs = images();
+    let mut reg = TestRegistry::start(Auth::None);
+    reg.push(&imgs.layout, "small", "busy/x", "v1", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(tmp.path().join("c")).unwrap();
+    // Three 503s: the manifest request, then blobs; five retries cover them.
+    let proxy = FaultProxy::start(reg.port, Fault::Unavailable(3));
+    let f = pull(
+        &store,
+        &format!("{}/busy/x:v1", proxy.host()),
+        &PullOptions::default(),
+    )
+    .unwrap();
+    assert_complete(&store, &f);
+    assert!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst) > 3);
+
+    // Without retries a 503 is an error that names the registry and the status.
+    let store = ContentStore::open(tmp.path().join("d")).unwrap();
+    let proxy = FaultProxy::start(reg.port, Fault::Unavailable(100));
+    let opts = PullOptions {
+        retries: 0,
+        ..PullOptions::default()
+    };
+    let err = pull(&store, &format!("{}/busy/x:v1", proxy.host()), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&proxy.host()) && err.contains("HTTP 503") && err.contains("try later"),
+        "{err}"
+    );
+
+    reg.stop();
+    let err = pull(&store, &format!("{}/busy/x:v1", reg.host()), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("registry {}: cannot fetch a manifest", reg.host())),
+        "{err}"
+    );
+}

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -523,6 +523,8 @@ pub enum Fault {
     CutFirstBlobAfter(usize),
     /// Removes `Range` from every request, like a server that does not do ranges.
     StripRange,
+    /// Answers the first this many manifest and blob requests with 503.
+    Unavailable(usize),
 }
 
 /// A one-request-per-connection HTTP proxy on 127.0.0.1 in front of a test registry that
@@ -533,6 +535,8 @@ pub struct FaultProxy {
     thread: Option<thread::JoinHandle<()>>,
     /// Whether a response was cut.
     pub cut: Arc<AtomicBool>,
+    /// How many 503s were sent.
+    pub failed: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -542,13 +546,14 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(AtomicBool::new(false));
-        let (stop2, cut2) = (stop.clone(), cut.clone());
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (stop2, cut2, failed2) = (stop.clone(), cut.clone(), failed.clone());
         let thread = thread::spawn(move || {
             while !stop2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let cut = cut2.clone();
-                        thread::spawn(move || proxy_one(client, upstream, fault, &cut));
+                        let (cut, failed) = (cut2.clone(), failed2.clone());
+                        thread::spawn(move || proxy_one(client, upstream, fault, &cut, &failed));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
@@ -559,6 +564,7 @@ impl FaultProxy {
             stop,
             thread: Some(thread),
             cut,
+            failed,
         }
     }
 
@@ -576,7 +582,13 @@ impl Drop for FaultProxy {
     }
 }
 
-fn proxy_one(client: TcpStream, upstream: u16, fault: Fault, cut: &AtomicBool) {
+fn proxy_one(
+    client: TcpStream,
+    upstream: u16,
+    fault: Fault,
+    cut: &AtomicBool,
+    failed: &AtomicUsize,
+) {
     let _ = client.set_nonblocking(false);
     let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(client.try_clone().unwrap());
@@ -600,13 +612,25 @@ fn proxy_one(client: TcpStream, upstream: u16, fault: Fault, cut: &AtomicBool) {
         head.push_str(&line);
     }
     head.push_str("Connection: close\r\n\r\n");
+    let mut client = client;
+    if let Fault::Unavailable(n) = fault {
+        let counted = head.contains("/manifests/") || head.contains("/blobs/");
+        if counted && failed.fetch_add(1, Ordering::SeqCst) < n {
+            let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
+            let _ = write!(
+                client,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+    }
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
     if up.write_all(head.as_bytes()).is_err() {
         return;
     }
-    let mut client = client;
     let limit = match fault {
         Fault::CutFirstBlobAfter(n) if is_blob && !cut.load(Ordering::SeqCst) => Some(n),
         _ => None,
