@@ -504,6 +504,7 @@ fn record_loaded(
 
 pub fn load(ctx: &Context, args: &LoadArgs) -> Result<u8> {
     let store = open_store(ctx)?;
+    let _lease = store.lease()?;
     let loaded = match &args.input {
         Some(path) if path.is_dir() => archive::load_layout_dir(store.content(), path)?,
         Some(path) => {
@@ -677,6 +678,7 @@ pub fn import(ctx: &Context, args: &ImportArgs) -> Result<u8> {
         message: args.message.clone(),
     };
     let store = open_store(ctx)?;
+    let _lease = store.lease()?;
     let loaded = if args.file == "-" {
         archive::import(
             store.content(),

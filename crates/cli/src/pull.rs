@@ -55,6 +55,8 @@ pub fn pull(
         out.flush()?;
     }
     drop(out);
+    // Keeps `rmi`/`prune` in other processes from collecting our blobs before they are recorded.
+    let _lease = store.lease()?;
     let fetched = if quiet {
         fetch_image(store.content(), reference, &opts, &NoProgress)
     } else {

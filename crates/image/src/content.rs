@@ -340,21 +340,47 @@ impl ContentStore {
         })
     }
 
-    /// Writes `data` as a blob in one go and returns its digest (idempotent).
+    /// Writes `data` as a blob in one go and returns its digest (idempotent, and safe when
+    /// several processes put the same blob at once).
     pub fn put(&self, data: &[u8]) -> Result<Digest> {
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let digest = Digest::of_bytes(data);
         if self.exists(&digest) {
             return Ok(digest);
         }
-        let mut w = self.writer(digest.hex(), Some(&digest), Some(data.len() as u64))?;
-        if w.offset() != 0 {
-            // A stale partial under the same ref: start over rather than trust it.
-            drop(w);
-            self.abort(digest.hex())?;
-            w = self.writer(digest.hex(), Some(&digest), Some(data.len() as u64))?;
+        // The whole blob is in hand, so a private ingest is as good as a shared one and never
+        // collides with another writer of the same content.
+        let ingest_ref = format!(
+            "put-{}-{}-{}",
+            &digest.hex()[..16],
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.abort(&ingest_ref)?;
+        let mut w = self.writer(&ingest_ref, Some(&digest), Some(data.len() as u64))?;
+        let result = w.write_all(data).and_then(|()| w.commit());
+        if result.is_err() {
+            let _ = self.abort(&ingest_ref);
         }
-        w.write_all(data)?;
-        w.commit()
+        result
+    }
+
+    /// Removes the partial ingest `ingest_ref` unless a writer holds it right now (a pull in
+    /// progress in another process). Returns whether it was removed.
+    pub fn abort_if_idle(&self, ingest_ref: &str) -> Result<bool> {
+        validate_ref(ingest_ref)?;
+        let data_path = self.ingest_root().join(ingest_ref).join("data");
+        match OpenOptions::new().read(true).open(&data_path) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Ok(false),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &data_path)(e)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("open", &data_path)(e)),
+        }
+        self.abort(ingest_ref)?;
+        Ok(true)
     }
 
     /// Removes the partial ingest `ingest_ref`, if any.

@@ -8,6 +8,8 @@
 //! <root>/layers/.tmp-*        layers being unpacked (removed by `gc`)
 //! <root>/images.json          every image record; replaced atomically, never edited in place
 //! <root>/images.lock          flock(2) held across every read-modify-write of images.json
+//! <root>/gc.lock              shared flock held by pulls and loads in progress (leases);
+//!                             garbage collection runs only when it can take it exclusively
 //! <root>/snapshots/<id>/      container root file systems (see `snapshot`); `image` names the
 //!                             image a snapshot was made from, so that image is "in use"
 //! ```
@@ -20,6 +22,10 @@
 //! referring only to complete blobs and layers; what a crash strands (temporary layer
 //! directories, unreferenced blobs, partial ingests) is invisible to listing and removed by
 //! [`ImageStore::gc`].
+//!
+//! Blobs a pull has committed but not yet recorded look like garbage. A pull or load therefore
+//! holds a [`Lease`] from before its first blob until its record is written, and [`ImageStore::gc`]
+//! skips collection while any lease is held (the garbage waits for the next run).
 //!
 //! Layers are keyed by `diff_id`, so an image that shares a layer with another one (same
 //! uncompressed content) reuses its directory: each layer is unpacked once.
@@ -44,6 +50,7 @@ use crate::unpack::{self, UnpackError, UnpackOptions};
 
 const RECORDS: &str = "images.json";
 const LOCK: &str = "images.lock";
+const GC_LOCK: &str = "gc.lock";
 const LAYERS: &str = "layers";
 const TMP_PREFIX: &str = ".tmp-";
 const SNAPSHOT_IMAGE_FILE: &str = "image";
@@ -397,9 +404,31 @@ impl ImageStore {
         Ok((deleted, reclaimed))
     }
 
+    /// Protects what this process is about to add from garbage collection until the lease is
+    /// dropped. Take it before fetching or loading blobs; keep it until [`ImageStore::commit`]
+    /// returned.
+    pub fn lease(&self) -> Result<Lease> {
+        let path = self.root.join(GC_LOCK);
+        let file = open_lock_file(&path)?;
+        file.lock_shared()
+            .map_err(io_err("locking (flock LOCK_SH)", &path))?;
+        Ok(Lease { _file: file })
+    }
+
     /// Removes what no image refers to: blobs, unpacked layers, temporary layer directories
-    /// and abandoned ingests. Returns the bytes of blobs removed.
+    /// and abandoned ingests. Returns the bytes of blobs removed. Does nothing while a pull or
+    /// load holds a [`Lease`].
     pub fn gc(&self) -> Result<u64> {
+        let gc_path = self.root.join(GC_LOCK);
+        let gc_lock = open_lock_file(&gc_path)?;
+        match gc_lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                debug!("a pull or load is in progress; garbage collection skipped");
+                return Ok(0);
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("locking", &gc_path)(e)),
+        }
         let _lock = self.lock()?;
         let records = self.read()?;
         let mut keep_blobs = BTreeSet::new();
@@ -425,7 +454,7 @@ impl ImageStore {
             }
         }
         for ingest in self.content.ingests()? {
-            self.content.abort(&ingest)?;
+            self.content.abort_if_idle(&ingest)?;
         }
         let dir = self.root.join(LAYERS);
         for entry in fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
@@ -631,6 +660,21 @@ impl ImageStore {
         write_durably(&self.root.join(RECORDS), &data)?;
         Ok(out)
     }
+}
+
+/// Keeps garbage collection away while held; see [`ImageStore::lease`].
+#[derive(Debug)]
+pub struct Lease {
+    _file: File,
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("opening", path))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -329,6 +329,48 @@ fn crash_leftovers_are_invisible_and_collected() {
 }
 
 #[test]
+fn garbage_collection_waits_for_pulls_in_progress() {
+    let (_dir, store) = open();
+    let lease = store.lease().unwrap();
+    // Blobs a pull has committed but not yet recorded, and a partial ingest it is writing.
+    let pending = store.content().put(b"layer of a pull in progress").unwrap();
+    let writer = store
+        .content()
+        .writer("pull-in-progress", None, None)
+        .unwrap();
+    let other = ImageStore::open(store.root()).unwrap();
+    assert_eq!(other.gc().unwrap(), 0);
+    assert!(store.content().exists(&pending), "gc ran during a lease");
+    drop(lease);
+    // The writer still holds its ingest: gc removes the unreferenced blob, not the live ingest.
+    other.gc().unwrap();
+    assert!(!store.content().exists(&pending));
+    assert_eq!(
+        store.content().ingests().unwrap(),
+        vec!["pull-in-progress".to_string()]
+    );
+    drop(writer);
+    other.gc().unwrap();
+    assert!(store.content().ingests().unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_puts_of_the_same_blob_all_succeed() {
+    let (_dir, store) = open();
+    let data = vec![7u8; 1 << 20];
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| store.content().put(&data).unwrap());
+        }
+    });
+    assert_eq!(
+        store.content().list().unwrap(),
+        vec![Digest::of_bytes(&data)]
+    );
+    assert!(store.content().ingests().unwrap().is_empty());
+}
+
+#[test]
 fn corrupt_records_are_reported_not_silently_dropped() {
     let (_dir, store) = open();
     fs::write(store.root().join("images.json"), b"{not json").unwrap();
