@@ -501,8 +501,14 @@ impl Puller<'_> {
                 }
                 s => return Err(self.client.status_error("fetch a blob", s, resp)),
             }
-            if offset > 0 && !partial_ok {
-                debug!(%digest, offset, status, "server ignored the Range request; restarting the blob");
+            if offset > 0 && status == 206 && !partial_ok {
+                // A range, but not the one we asked for: start over without one.
+                drop(writer);
+                self.store.abort(&ingest)?;
+                return Err(restart_error(self, digest));
+            }
+            if offset > 0 && status == 200 {
+                debug!(%digest, offset, "server ignored the Range request; restarting the blob");
                 drop(writer);
                 self.store.abort(&ingest)?;
                 writer = self.store.writer(&ingest, Some(digest), Some(size))?;
