@@ -396,8 +396,10 @@ impl Puller<'_> {
                     return;
                 };
                 if let Err(e) = self.blob(digest, *size, true) {
-                    self.cancel.store(true, Ordering::SeqCst);
+                    // The cause goes in before the others are told to stop, so that a
+                    // `Cancelled` of theirs never takes its place.
                     first_err.lock().expect("error slot").get_or_insert(e);
+                    self.cancel.store(true, Ordering::SeqCst);
                 }
             }
         };
