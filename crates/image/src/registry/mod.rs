@@ -3,7 +3,8 @@
 //! anonymous, basic and bearer-token auth, credentials in Docker's `config.json`.
 //!
 //! - [`fetch_image`]: resolve a reference, store the top-level manifest or index, the
-//!   platform's manifest, the config and every layer in a [`ContentStore`].
+//!   platform's manifest, the config and every layer in a
+//!   [`ContentStore`](crate::content::ContentStore).
 //! - [`login`] / [`logout`]: check credentials against `/v2/` and keep them in `config.json`.
 //! - [`ProgressRenderer`]: `docker pull`-style progress for a terminal or a log.
 //!
@@ -23,7 +24,9 @@ mod platform;
 mod progress;
 mod pull;
 
-pub use credentials::{default_config_path, load_credentials, login, logout, Credentials};
+pub use credentials::{
+    default_config_path, load_credentials, login, logout, store_credentials, Credentials,
+};
 pub use error::RegistryError;
 pub use platform::Platform;
 pub use progress::{NoProgress, ProgressRenderer, PullEvent, PullObserver};
