@@ -9,6 +9,8 @@
 #   raw      iperf3 over a plain veth pair between two namespaces (the ceiling)
 #   bridge   container -> container over Coracle's bridge (coracle-net)
 #   publish  host -> container through a published port (DNAT on 127.0.0.1)
+#   nobrnf   bridge again, with net.bridge.bridge-nf-call-ip(6)tables=0 in the
+#            throwaway host for that run (what br_netfilter costs)
 # then the time of one endpoint's `coracle-net connect` + `disconnect` (a process
 # per operation, as an engine that execs a network tool pays), 20 times.
 # Then Docker's bridge, in the same throwaway host (DOCKER=0 skips it): dockerd
@@ -102,16 +104,28 @@ measure() {
 	raw) echo "raw $(iperf r2 r1 10.200.0.2 5201)" ;;
 	bridge) echo "bridge $(iperf b a "$B_IP" 5201)" ;;
 	publish) echo "publish $(iperf b host 127.0.0.1 15201)" ;;
+	nobrnf)
+		# The same bridge path with br_netfilter's IPv4/IPv6 hooks off in this
+		# throwaway host (Coracle's rules do not need them; Docker turns them on).
+		echo 0 >/proc/sys/net/bridge/bridge-nf-call-iptables
+		echo 0 >/proc/sys/net/bridge/bridge-nf-call-ip6tables
+		echo "bridge-nobrnf $(iperf b a "$B_IP" 5201)"
+		echo "$BRNF4" >/proc/sys/net/bridge/bridge-nf-call-iptables
+		echo "$BRNF6" >/proc/sys/net/bridge/bridge-nf-call-ip6tables
+		;;
 	esac >>"$T/results"
 }
+BRNF4=$(cat /proc/sys/net/bridge/bridge-nf-call-iptables)
+BRNF6=$(cat /proc/sys/net/bridge/bridge-nf-call-ip6tables)
 echo "load $(cut -d' ' -f1 /proc/loadavg)" >>"$T/results"
 for round in $(seq "$RUNS"); do
 	echo "round $round/$RUNS" >&2
 	# The order turns each round, so no path always runs first (or after another).
-	case $((round % 3)) in
-	1) order="raw bridge publish" ;;
-	2) order="bridge publish raw" ;;
-	0) order="publish raw bridge" ;;
+	case $((round % 4)) in
+	1) order="raw bridge publish nobrnf" ;;
+	2) order="bridge publish nobrnf raw" ;;
+	3) order="publish nobrnf raw bridge" ;;
+	0) order="nobrnf raw bridge publish" ;;
 	esac
 	for path in $order; do measure "$path"; done
 done
@@ -150,6 +164,19 @@ stop_dockerd() { # containers first, then dockerd by its pid (it stops its conta
 	kill "$DOCKERD" 2>/dev/null || true
 	for _ in $(seq 150); do kill -0 "$DOCKERD" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$DOCKERD" 2>/dev/null && echo "warning: dockerd $DOCKERD still running" >&2
+	# The last `docker run --rm` shims exit on their own, a moment after dockerd:
+	# wait (bounded) for those of this throwaway host (same network namespace).
+	local me p left
+	me=$(readlink /proc/self/ns/net)
+	for _ in $(seq 100); do
+		left=""
+		for p in $(pgrep -x containerd-shim 2>/dev/null) $(pgrep -f '^containerd-shim-runc' 2>/dev/null); do
+			[[ $(readlink "/proc/$p/ns/net" 2>/dev/null) == "$me" ]] && left="$left $p"
+		done
+		[[ -z $left ]] && break
+		sleep 0.1
+	done
+	[[ -n $left ]] && echo "warning: containerd shims still running:$left" >&2
 	DOCKERD=""
 }
 # The host's iperf3 and its libraries, read-only, in a busybox container.
@@ -199,10 +226,11 @@ fi
 
 echo "load $(cut -d' ' -f1 /proc/loadavg)" >>"$T/results"
 DOCKER_VERSION=$(dockerd --version 2>/dev/null | awk '{print $3}' | tr -d , || true)
-python3 - "$T/results" "$REPO/bench/RESULTS.md" "$RUNS" "$SECS" "${DOCKER_VERSION:-?}" <<'PY'
+python3 - "$T/results" "$REPO/bench/RESULTS.md" "$RUNS" "$SECS" "${DOCKER_VERSION:-?}" "$BRNF4" <<'PY'
 import statistics, sys, datetime, os, subprocess
 results, out, runs, secs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 docker_version = sys.argv[5] if len(sys.argv) > 5 else "?"
+brnf = sys.argv[6] if len(sys.argv) > 6 else "?"
 vals = {}
 for line in open(results):
     k, v = line.split()
@@ -243,9 +271,21 @@ sec = f"""{B}
 | raw veth | {med['raw']:.2f} | {r('raw')} | 1.00x |
 | bridge (container to container) | {med['bridge']:.2f} | {r('bridge')} | {med['bridge']/med['raw']:.2f}x |
 | published port (host to container) | {med['publish']:.2f} | {r('publish')} | {med['publish']/med['raw']:.2f}x |
+| bridge, br_netfilter off (bridge-nf-call-iptables=0 in the throwaway host; was {brnf}) | {med['bridge-nobrnf']:.2f} | {r('bridge-nobrnf')} | {med['bridge-nobrnf']/med['raw']:.2f}x |
 
 Endpoint via `coracle-net` (a process per operation, 20 times): connect median {med['setup']/1000:.1f} ms, disconnect median {med['teardown']/1000:.1f} ms.
 {docker_section()}
+
+Where the bridge loses against raw (an investigation on 2026-11-29, same machine at load 4-6, two sessions of ten
+interleaved 2 s rounds per variant; CPU seconds per GB is iperf3's sender + receiver CPU use, which scatters less than
+Gbit/s on a shared machine): session 1: raw 0.72 cpu-s/GB, bridge 0.81, bridge with br_netfilter off 0.70, Coracle's
+table removed (so no conntrack) 0.71, a `notrack` rule for same-subnet traffic 0.82; session 2: raw 0.65, bridge 0.72,
+br_netfilter off 0.67, Coracle's `forward` and `guard` chains emptied 0.74. So the ~11% extra is br_netfilter sending
+every bridged packet through the IPv4 hooks and conntrack (which Coracle's NAT needs), not Coracle's rules. Coracle does
+not need br_netfilter (hairpin traffic is masqueraded, so its replies are routed, not bridged), but the sysctl is per
+network namespace and Docker, which turns it on, relies on it: Coracle leaves it as it finds it. On a host without
+br_netfilter, or with it off, the `br_netfilter off` row is the one that applies. GRO on the veth was not tried (no
+ethtool on the machine).
 {E}"""
 text = open(out).read() if os.path.exists(out) else "# Benchmark results\n"
 if B in text:
