@@ -54,6 +54,21 @@ impl Reference {
         }
     }
 
+    /// The whole reference in the short form Docker prints (`busybox:latest`,
+    /// `localhost:5000/app:v1`, `nginx@sha256:…`).
+    pub fn familiar(&self) -> String {
+        let mut s = self.familiar_name();
+        if let Some(tag) = &self.tag {
+            s.push(':');
+            s.push_str(tag);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(d);
+        }
+        s
+    }
+
     /// Whether the registry is on this machine's loopback (plain HTTP is allowed for
     /// it without marking it insecure, as Docker allows).
     pub fn is_loopback_registry(&self) -> bool {

@@ -727,21 +727,8 @@ fn tag_matches(stored: &str, input: &str) -> bool {
 
 /// The short form Docker prints for a stored full reference.
 pub fn familiar(full: &str) -> String {
-    match full.parse::<Reference>() {
-        Ok(r) => {
-            let mut s = r.familiar_name();
-            if let Some(tag) = &r.tag {
-                s.push(':');
-                s.push_str(tag);
-            }
-            if let Some(d) = &r.digest {
-                s.push('@');
-                s.push_str(d);
-            }
-            s
-        }
-        Err(_) => full.to_string(),
-    }
+    full.parse::<Reference>()
+        .map_or_else(|_| full.to_string(), |r| r.familiar())
 }
 
 fn now() -> u64 {

@@ -117,8 +117,9 @@ pub fn fetch_image(
         .clone()
         .or_else(|| reference.tag.clone())
         .unwrap_or_else(|| crate::reference::DEFAULT_TAG.to_owned());
+    // Docker names the repository without its registry here ("Pulling from library/busybox").
     events.event(PullEvent::Resolving {
-        name: reference.name(),
+        name: reference.path.clone(),
         tag: wanted.clone(),
     });
     let creds = match &opts.credentials_file {
@@ -213,7 +214,7 @@ pub fn fetch_image(
 
     info!(reference = %ref_str, %repo_digest, %manifest_digest, "pulled");
     events.event(PullEvent::Done {
-        reference: ref_str,
+        reference: reference.familiar(),
         repo_digest: repo_digest.clone(),
         downloaded,
     });
