@@ -10,7 +10,10 @@
 //! had been killed after the work, which the caller sees in the exit status).
 //!
 //! Block them before any thread exists: a process-directed signal goes to any
-//! thread that does not block it.
+//! thread that does not block it. Children inherit the mask through fork and exec
+//! (Rust's `Command` keeps it): a short-lived one (`nft`) does not matter, but a
+//! long-lived one must call [`unblock`] first thing, as `coracle-dns` does, or it
+//! could not be stopped with SIGTERM.
 #![allow(unsafe_code)]
 
 use nix::errno::Errno;
@@ -57,6 +60,11 @@ impl Drop for Deferred {
     fn drop(&mut self) {
         let _ = self.old.thread_set_mask();
     }
+}
+
+/// Unblock [`DEFERRED`] for the calling thread, whatever the parent left blocked.
+pub fn unblock() -> Result<(), Errno> {
+    deferred_set().thread_unblock()
 }
 
 /// The first of [`DEFERRED`] pending for this thread or the process.

@@ -168,6 +168,11 @@ for name in web 3f2a9c1d7e4b api; do
   [ -n "$ok" ] || { echo "$name did not resolve"; in_ns db busybox nslookup "$name" 10.124.0.1 || true; exit 1; }
 done
 in_ns web busybox ping -c1 -W2 10.124.0.3 >/dev/null
+# The responder does not keep the SIGINT/SIGTERM/SIGHUP/SIGQUIT block coracle-net
+# works under (bits 0x4007 of SigBlk), or it could not be stopped.
+dpid=$(cat "$T/run/dns-run/coracle-dns.pid")
+blk=$(awk '/^SigBlk:/ {print $2}' "/proc/$dpid/status")
+[ $(( 0x$blk & 0x4007 )) = 0 ] || { echo "coracle-dns blocks signals: SigBlk $blk"; exit 1; }
 # A second network on a running container is a second interface, eth1.
 net connect --container web --netns "$T/ns/web" > "$T/web-bridge.json"
 grep -q '"interface": "eth1"' "$T/web-bridge.json"

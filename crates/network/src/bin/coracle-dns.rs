@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use coracle_network::dns::server::{serve, ServerConfig};
 
 fn main() {
+    // coracle-net starts this responder while it holds SIGINT/SIGTERM off, and the
+    // blocked mask is inherited: unblock them, so the responder can be stopped.
+    if let Err(e) = coracle_network::signals::unblock() {
+        fail(&format!("cannot unblock SIGINT/SIGTERM (sigprocmask: {e})"));
+    }
     let mut config_dir: Option<PathBuf> = None;
     let mut port: u16 = 53;
     let mut exit_when_empty = true;
