@@ -40,9 +40,28 @@ if [[ ${1:-} != --inside ]]; then
 	[[ $EUID -eq 0 ]] || die "run the benchmark as root"
 	step "packages and build"
 	ensure_packages iperf3 iproute2 util-linux nftables python3 jq
-	# docker.io's own CLI (20.10) matches its daemon; Debian does not start the
-	# daemon on a machine without systemd or with a policy-rc.d that forbids it.
-	[[ $DOCKER == 1 ]] && ensure_packages docker.io skopeo umoci busybox-static
+	# docker.io's own CLI (20.10) matches its daemon. Installing it must not start
+	# dockerd in the real host namespace (its iptables FORWARD policy drop would
+	# stay for the whole machine): a policy-rc.d that forbids starting services
+	# while it installs, unless one is there already, and the units left disabled.
+	if [[ $DOCKER == 1 ]] && ! pkg_installed docker.io; then
+		POLICY=/usr/sbin/policy-rc.d
+		if [[ ! -e $POLICY ]]; then
+			trap 'rm -f "$POLICY"' EXIT
+			printf '#!/bin/sh\n# bench/network.sh: no service starts while docker.io installs\nexit 101\n' >"$POLICY"
+			chmod 755 "$POLICY"
+			ensure_packages docker.io
+			rm -f "$POLICY"
+			trap - EXIT
+		else
+			ensure_packages docker.io
+		fi
+		if [[ -d /run/systemd/system ]]; then
+			systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+			echo "note: docker.service and docker.socket left disabled (the benchmark runs its own dockerd)"
+		fi
+	fi
+	[[ $DOCKER == 1 ]] && ensure_packages skopeo umoci busybox-static
 	(cd "$REPO" && cargo build --release -p coracle-network)
 	step "measuring in a throwaway host (RUNS=$RUNS, ${SECS}s per run)"
 	exec unshare --net --mount --propagation private -- "$0" --inside
