@@ -1,0 +1,374 @@
+//! [`Store`]: the database file, its pragmas, schema migrations and transactions.
+//!
+//! # Schema versions
+//!
+//! `schema_migrations` has one row per applied migration (`version`, `applied_at`
+//! in Unix nanoseconds). [`MIGRATIONS`] lists them in order; [`Store::open`]
+//! applies the missing ones in one `BEGIN IMMEDIATE` transaction, so two processes
+//! opening a fresh or old database at once apply each migration exactly once. A
+//! database newer than this build is refused rather than misread. Migrations are
+//! only ever appended: an applied one is never edited.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use tracing::debug;
+
+use super::{Result, StoreError};
+
+/// The database's file name under the root.
+pub const DB_FILE: &str = "engine.db";
+
+/// How long a writer waits for another process's write transaction before it
+/// gives up with "database is locked". Write transactions here are short (well
+/// under a millisecond of work, plus an fsync), so this only runs out when a
+/// process holds the lock far longer than it should.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The schema, as migrations applied in order; version `i + 1` is `MIGRATIONS[i]`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: containers, volumes, container↔volume references, execs, IPAM.
+    r#"
+    CREATE TABLE containers (
+        id            TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64),
+        name          TEXT NOT NULL UNIQUE,
+        image         TEXT NOT NULL,
+        image_id      TEXT NOT NULL,
+        created       INTEGER NOT NULL,
+        config        TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        pid           INTEGER NOT NULL DEFAULT 0,
+        exit_code     INTEGER NOT NULL DEFAULT 0,
+        started_at    INTEGER,
+        finished_at   INTEGER,
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        error         TEXT NOT NULL DEFAULT '',
+        bundle_dir    TEXT,
+        log_path      TEXT,
+        extra         TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE volumes (
+        name       TEXT PRIMARY KEY NOT NULL,
+        driver     TEXT NOT NULL,
+        mountpoint TEXT NOT NULL,
+        labels     TEXT NOT NULL DEFAULT '{}',
+        options    TEXT NOT NULL DEFAULT '{}',
+        created    INTEGER NOT NULL
+    );
+    CREATE TABLE container_volumes (
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        volume       TEXT NOT NULL REFERENCES volumes(name),
+        destination  TEXT NOT NULL,
+        PRIMARY KEY (container_id, destination)
+    );
+    CREATE INDEX container_volumes_by_volume ON container_volumes(volume);
+    CREATE TABLE execs (
+        id           TEXT PRIMARY KEY NOT NULL,
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        config       TEXT NOT NULL,
+        pid          INTEGER NOT NULL DEFAULT 0,
+        exit_code    INTEGER,
+        running      INTEGER NOT NULL DEFAULT 0,
+        created      INTEGER NOT NULL
+    );
+    CREATE INDEX execs_by_container ON execs(container_id);
+    CREATE TABLE ipam_networks (
+        network TEXT PRIMARY KEY NOT NULL,
+        subnet  TEXT,
+        last    TEXT
+    );
+    CREATE TABLE ipam_allocations (
+        network TEXT NOT NULL REFERENCES ipam_networks(network) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        owner   TEXT NOT NULL,
+        PRIMARY KEY (network, address)
+    );
+    "#,
+    // 2: `ps` lists newest first.
+    "CREATE INDEX containers_by_created ON containers(created);",
+];
+
+/// The engine's metadata database. Cheap to share between threads (one
+/// connection behind a mutex); every process opens its own.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `<root>/engine.db`, sets WAL mode, the busy
+    /// timeout and foreign keys, and applies missing migrations.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(|source| StoreError::CreateDir {
+                path: root.clone(),
+                source,
+            })?;
+        let path = root.join(DB_FILE);
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(open_err)?;
+        // The busy timeout first: switching to WAL and migrating both wait for
+        // other processes doing the same.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            debug!(path = %path.display(), mode, "database did not switch to WAL");
+        }
+        // FULL: a committed transaction survives a power loss, not only a crash.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(open_err)?;
+        let mut store = Store {
+            root,
+            path,
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The root directory given to [`Store::open`].
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the database (the number of applied migrations).
+    pub fn schema_version(&self) -> Result<i64> {
+        let conn = self.conn();
+        current_version(&conn).map_err(StoreError::db("read the schema version"))
+    }
+
+    /// Runs SQLite's integrity and foreign-key checks.
+    pub fn check_integrity(&self) -> Result<()> {
+        let conn = self.conn();
+        let integrity = |detail: String| StoreError::Integrity {
+            path: self.path.clone(),
+            detail,
+        };
+        let result: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(StoreError::db("integrity check"))?;
+        if result != "ok" {
+            return Err(integrity(result));
+        }
+        let violations: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .map_err(StoreError::db("foreign key check"))?;
+        if violations != 0 {
+            return Err(integrity(format!("{violations} foreign key violations")));
+        }
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let known = MIGRATIONS.len() as i64;
+        let conn = self
+            .conn
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mig_err = |version, source| StoreError::Migration {
+            path: path.clone(),
+            version,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| mig_err(0, e))?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY NOT NULL,
+                 applied_at INTEGER NOT NULL
+             );",
+        )
+        .map_err(|e| mig_err(0, e))?;
+        let found = current_version(&tx).map_err(|e| mig_err(0, e))?;
+        if found > known {
+            return Err(StoreError::SchemaTooNew { path, found, known });
+        }
+        if found == known {
+            return Ok(());
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let version = i as i64 + 1;
+            tx.execute_batch(sql).map_err(|e| mig_err(version, e))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                (version, to_nanos(SystemTime::now())),
+            )
+            .map_err(|e| mig_err(version, e))?;
+        }
+        tx.commit().map_err(|e| mig_err(known, e))?;
+        debug!(path = %path.display(), from = found, to = known, "migrated database");
+        Ok(())
+    }
+
+    /// The connection, for a read (a single statement is its own consistent
+    /// snapshot; several reads that must agree use [`Store::read`]).
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open: the
+        // `Transaction` guard rolls back on drop. So the connection stays usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), committing if it
+    /// returns `Ok` and rolling back otherwise. `op` names the change for errors.
+    pub(crate) fn write<T, E>(
+        &self,
+        op: &str,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Db {
+                op: format!("{op}: begin transaction"),
+                source,
+            })?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|source| StoreError::Db {
+            op: format!("{op}: commit"),
+            source,
+        })?;
+        Ok(value)
+    }
+
+    /// Runs `f` in one read transaction: everything it reads is one snapshot.
+    pub(crate) fn read<T>(
+        &self,
+        op: &str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|source| StoreError::Db {
+                op: format!("{op}: begin transaction"),
+                source,
+            })?;
+        let value = f(&tx)?;
+        // Nothing was written: ending the read transaction cannot lose anything.
+        tx.finish().map_err(|source| StoreError::Db {
+            op: format!("{op}: end transaction"),
+            source,
+        })?;
+        Ok(value)
+    }
+}
+
+fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Unix nanoseconds, the store's time format (times before 1970 become 0;
+/// `i64` nanoseconds last until 2262).
+pub(crate) fn to_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn from_nanos(n: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(u64::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_sets_wal_foreign_keys_and_latest_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("root")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let conn = store.conn();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        drop(conn);
+        store.check_integrity().unwrap();
+    }
+
+    #[test]
+    fn reopen_applies_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn times_round_trip() {
+        let t = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        assert_eq!(from_nanos(to_nanos(t)), t);
+    }
+}
