@@ -23,6 +23,7 @@ use super::caps::CapSet;
 use super::SpecError;
 
 /// System calls every container may make.
+#[rustfmt::skip]
 const ALLOWED: &[&str] = &[
     // files and directories
     "access", "chdir", "chmod", "chown", "chown32", "close", "close_range", "copy_file_range",
