@@ -150,7 +150,9 @@ impl SpecContext {
 /// Whether the memory cgroup under `cgroup_root` can limit swap (v1 `memory.memsw.*`, v2
 /// `memory.swap.max`).
 pub fn swap_accounting_supported(cgroup_root: &Path) -> bool {
-    cgroup_root.join("memory/memory.memsw.limit_in_bytes").exists()
+    cgroup_root
+        .join("memory/memory.memsw.limit_in_bytes")
+        .exists()
         || cgroup_root.join("memory.swap.max").exists()
         || cgroup_root.join("user.slice/memory.swap.max").exists()
         || cgroup_root.join("system.slice/memory.swap.max").exists()
@@ -190,7 +192,14 @@ fn default_mounts(privileged: bool, shm_size: i64) -> Vec<Value> {
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
         mount(
             "/sys",
@@ -204,7 +213,12 @@ fn default_mounts(privileged: bool, shm_size: i64) -> Vec<Value> {
             "cgroup",
             &ro_unless_privileged(&["nosuid", "noexec", "nodev", "relatime"]),
         ),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
         mount(
             "/dev/shm",
             "tmpfs",
@@ -229,13 +243,19 @@ fn mounts(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<Vec<Value>, SpecEr
     let mut user: Vec<(String, Value)> = Vec::new();
     for m in &ctx.mounts {
         let t = clean_target(&m.target);
-        user.push((t.clone(), bind(&t, &m.source, m.read_only, m.propagation.as_deref())));
+        user.push((
+            t.clone(),
+            bind(&t, &m.source, m.read_only, m.propagation.as_deref()),
+        ));
     }
     for (target, opts) in &h.tmpfs {
         let t = clean_target(target);
         let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
         o.extend(tmpfs_options(opts)?);
-        user.push((t.clone(), json!({ "destination": t, "type": "tmpfs", "source": "tmpfs", "options": o })));
+        user.push((
+            t.clone(),
+            json!({ "destination": t, "type": "tmpfs", "source": "tmpfs", "options": o }),
+        ));
     }
     for m in h.mounts.iter().filter(|m| m.kind == MountType::Tmpfs) {
         let t = clean_target(&m.target);
@@ -251,7 +271,10 @@ fn mounts(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<Vec<Value>, SpecEr
         if m.read_only {
             o.push("ro".into());
         }
-        user.push((t.clone(), json!({ "destination": t, "type": "tmpfs", "source": "tmpfs", "options": o })));
+        user.push((
+            t.clone(),
+            json!({ "destination": t, "type": "tmpfs", "source": "tmpfs", "options": o }),
+        ));
     }
     let mut seen = std::collections::BTreeSet::new();
     for (t, _) in &user {
@@ -292,7 +315,13 @@ fn mounts(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<Vec<Value>, SpecEr
     Ok(out)
 }
 
-fn device_rule(allow: bool, typ: Option<&str>, major: Option<i64>, minor: Option<i64>, access: &str) -> Value {
+fn device_rule(
+    allow: bool,
+    typ: Option<&str>,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> Value {
     let mut r = json!({ "allow": allow, "access": access });
     if let Some(t) = typ {
         r["type"] = json!(t);
@@ -307,7 +336,10 @@ fn device_rule(allow: bool, typ: Option<&str>, major: Option<i64>, minor: Option
 }
 
 /// A device node on the host as a `linux.devices` entry at `dest`.
-fn device_entry(host: &Path, dest: &str) -> Result<Option<(Value, &'static str, i64, i64)>, SpecError> {
+fn device_entry(
+    host: &Path,
+    dest: &str,
+) -> Result<Option<(Value, &'static str, i64, i64)>, SpecError> {
     let st = nix::sys::stat::stat(host).map_err(|e| SpecError::Device {
         path: host.to_path_buf(),
         reason: e.to_string(),
@@ -337,7 +369,10 @@ fn walk_devices(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(ft) = e.file_type() else { continue };
         let name = e.file_name();
         if ft.is_dir() {
-            if !matches!(name.to_str(), Some("pts" | "shm" | "mqueue" | "fd" | ".lxc" | ".udev")) {
+            if !matches!(
+                name.to_str(),
+                Some("pts" | "shm" | "mqueue" | "fd" | ".lxc" | ".udev")
+            ) {
                 walk_devices(&e.path(), out);
             }
         } else if !ft.is_symlink() {
@@ -350,7 +385,10 @@ fn walk_devices(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// `linux.devices` and the device cgroup rules.
-fn devices(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<(Vec<Value>, Vec<Value>), SpecError> {
+fn devices(
+    cfg: &ContainerConfig,
+    ctx: &SpecContext,
+) -> Result<(Vec<Value>, Vec<Value>), SpecError> {
     let h = &cfg.host_config;
     let mut nodes = Vec::new();
     let mut rules = Vec::new();
@@ -363,7 +401,17 @@ fn devices(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<(Vec<Value>, Vec<
             let dest = Path::new("/dev").join(rel);
             // Nodes the runtime makes itself, and the console, are left to it.
             let d = dest.to_string_lossy().into_owned();
-            if matches!(d.as_str(), "/dev/null" | "/dev/zero" | "/dev/full" | "/dev/random" | "/dev/urandom" | "/dev/tty" | "/dev/console" | "/dev/ptmx") {
+            if matches!(
+                d.as_str(),
+                "/dev/null"
+                    | "/dev/zero"
+                    | "/dev/full"
+                    | "/dev/random"
+                    | "/dev/urandom"
+                    | "/dev/tty"
+                    | "/dev/console"
+                    | "/dev/ptmx"
+            ) {
                 continue;
             }
             if let Ok(Some((entry, ..))) = device_entry(&p, &d) {
@@ -405,7 +453,13 @@ fn devices(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<(Vec<Value>, Vec<
             if let Some((entry, typ, major, minor)) = device_entry(&p, &target)? {
                 nodes.retain(|n: &Value| n["path"] != json!(target));
                 nodes.push(entry);
-                rules.push(device_rule(true, Some(typ), Some(major), Some(minor), perms));
+                rules.push(device_rule(
+                    true,
+                    Some(typ),
+                    Some(major),
+                    Some(minor),
+                    perms,
+                ));
                 any = true;
             }
         }
@@ -420,7 +474,11 @@ fn devices(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<(Vec<Value>, Vec<
 }
 
 /// `linux.resources` with Docker's checks.
-fn resources(cfg: &ContainerConfig, ctx: &SpecContext, device_rules: Vec<Value>) -> Result<Value, SpecError> {
+fn resources(
+    cfg: &ContainerConfig,
+    ctx: &SpecContext,
+    device_rules: Vec<Value>,
+) -> Result<Value, SpecError> {
     let h = &cfg.host_config;
     let bad = |m: &str| Err(SpecError::Resources(m.to_string()));
     let mut r = json!({ "devices": device_rules });
@@ -432,13 +490,17 @@ fn resources(cfg: &ContainerConfig, ctx: &SpecContext, device_rules: Vec<Value>)
         memory.insert("limit".into(), json!(h.memory));
     }
     if h.memory_swap > 0 && h.memory == 0 {
-        return bad("You should always set the Memory limit when using Memoryswap limit, see usage");
+        return bad(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        );
     }
     if h.memory > 0 && h.memory_swap > 0 && h.memory_swap < h.memory {
         return bad("Minimum memoryswap limit should be larger than memory limit, see usage");
     }
     if h.memory > 0 && h.memory_reservation > 0 && h.memory < h.memory_reservation {
-        return bad("Minimum memory limit can not be less than memory reservation limit, see usage");
+        return bad(
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        );
     }
     if h.memory > 0 && ctx.swap_accounting {
         let swap = match h.memory_swap {
@@ -537,7 +599,10 @@ fn rlimits(cfg: &ContainerConfig) -> Result<Vec<Value>, SpecError> {
     Ok(out)
 }
 
-fn sysctls(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<BTreeMap<String, String>, SpecError> {
+fn sysctls(
+    cfg: &ContainerConfig,
+    ctx: &SpecContext,
+) -> Result<BTreeMap<String, String>, SpecError> {
     for key in cfg.host_config.sysctls.keys() {
         if !namespaced_sysctl(key) {
             return Err(SpecError::Sysctl {
@@ -590,7 +655,10 @@ pub fn build_spec(cfg: &ContainerConfig, ctx: &SpecContext) -> Result<Spec, Spec
 
     let identity = resolve_in_rootfs(&ctx.rootfs, &c.user, &h.group_add)?;
     let hostname = ctx.hostname(cfg);
-    let mut base_env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}")];
+    let mut base_env = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+    ];
     if c.tty {
         base_env.push("TERM=xterm".into());
     }

@@ -17,7 +17,11 @@ fn rootfs() -> TempDir {
         "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001::/home/web:/bin/sh\n",
     )
     .unwrap();
-    fs::write(d.path().join("etc/group"), "root:x:0:\nweb:x:1001:\nwheel:x:10:web\n").unwrap();
+    fs::write(
+        d.path().join("etc/group"),
+        "root:x:0:\nweb:x:1001:\nwheel:x:10:web\n",
+    )
+    .unwrap();
     d
 }
 
@@ -41,13 +45,25 @@ fn build(c: &ContainerConfig) -> Spec {
 }
 
 fn caps_of(s: &Spec) -> Vec<String> {
-    let c = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+    let c = s
+        .process()
+        .as_ref()
+        .unwrap()
+        .capabilities()
+        .as_ref()
+        .unwrap();
     let mut v: Vec<String> = c
         .effective()
         .as_ref()
         .unwrap()
         .iter()
-        .map(|c| serde_json::to_value(c).unwrap().as_str().unwrap().to_string())
+        .map(|c| {
+            serde_json::to_value(c)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     v.sort();
     v
@@ -105,14 +121,36 @@ fn docker_defaults() {
         ]
     );
     let net = &linux.namespaces().as_ref().unwrap()[4];
-    assert_eq!(net.path().as_deref(), Some(std::path::Path::new("/run/netns/x")));
-    assert_eq!(linux.cgroups_path().as_deref(), Some(std::path::Path::new(&format!("/coracle/{ID}"))));
-    assert!(linux.masked_paths().as_ref().unwrap().contains(&"/proc/keys".to_string()));
-    assert!(linux.readonly_paths().as_ref().unwrap().contains(&"/proc/sys".to_string()));
+    assert_eq!(
+        net.path().as_deref(),
+        Some(std::path::Path::new("/run/netns/x"))
+    );
+    assert_eq!(
+        linux.cgroups_path().as_deref(),
+        Some(std::path::Path::new(&format!("/coracle/{ID}")))
+    );
+    assert!(linux
+        .masked_paths()
+        .as_ref()
+        .unwrap()
+        .contains(&"/proc/keys".to_string()));
+    assert!(linux
+        .readonly_paths()
+        .as_ref()
+        .unwrap()
+        .contains(&"/proc/sys".to_string()));
     assert!(linux.seccomp().is_some());
     assert!(!s.root().as_ref().unwrap().readonly().unwrap_or(false));
     // Default mounts.
-    for d in ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"] {
+    for d in [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
+    ] {
         assert!(mount_at(&s, d).is_some(), "{d}");
     }
     assert!(opts(mount_at(&s, "/sys").unwrap()).contains(&"ro".to_string()));
@@ -122,7 +160,9 @@ fn docker_defaults() {
     let r = linux.resources().as_ref().unwrap();
     let devs = r.devices().as_ref().unwrap();
     assert!(!devs[0].allow() && devs[0].major().is_none());
-    assert!(devs.iter().any(|d| d.allow() && d.major() == Some(10) && d.minor() == Some(200)));
+    assert!(devs
+        .iter()
+        .any(|d| d.allow() && d.major() == Some(10) && d.minor() == Some(200)));
     assert!(r.memory().is_none() && r.cpu().is_none() && r.pids().is_none());
 }
 
@@ -164,24 +204,39 @@ fn privileged() {
     assert!(linux.readonly_paths().as_ref().is_none_or(|m| m.is_empty()));
     assert!(!opts(mount_at(&s, "/sys").unwrap()).contains(&"ro".to_string()));
     assert!(!opts(mount_at(&s, "/sys/fs/cgroup").unwrap()).contains(&"ro".to_string()));
-    let devs = linux.resources().as_ref().unwrap().devices().as_ref().unwrap();
-    assert!(devs[0].allow() && devs[0].typ().is_none() && devs[0].access().as_deref() == Some("rwm"));
+    let devs = linux
+        .resources()
+        .as_ref()
+        .unwrap()
+        .devices()
+        .as_ref()
+        .unwrap();
+    assert!(
+        devs[0].allow() && devs[0].typ().is_none() && devs[0].access().as_deref() == Some("rwm")
+    );
     // The host's devices (this machine has at least /dev/loop-control or a disk); the
     // ones the runtime makes itself are left out.
     let nodes = linux.devices().clone().unwrap_or_default();
     assert!(!nodes.is_empty());
-    assert!(nodes.iter().all(|d| d.path() != std::path::Path::new("/dev/null")));
+    assert!(nodes
+        .iter()
+        .all(|d| d.path() != std::path::Path::new("/dev/null")));
 }
 
 #[test]
 fn read_only_root_and_tmpfs() {
     let mut c = cfg();
     c.host_config.readonly_rootfs = true;
-    c.host_config.tmpfs.insert("/run".into(), "size=64m,exec".into());
+    c.host_config
+        .tmpfs
+        .insert("/run".into(), "size=64m,exec".into());
     c.host_config.mounts.push(Mount {
         kind: MountType::Tmpfs,
         target: "/cache".into(),
-        tmpfs_options: Some(TmpfsOptions { size_bytes: 1 << 20, mode: 0o700 }),
+        tmpfs_options: Some(TmpfsOptions {
+            size_bytes: 1 << 20,
+            mode: 0o700,
+        }),
         ..Default::default()
     });
     c.host_config.shm_size = 128 << 20;
@@ -190,7 +245,10 @@ fn read_only_root_and_tmpfs() {
     let run = mount_at(&s, "/run").unwrap();
     assert_eq!(run.typ().as_deref(), Some("tmpfs"));
     assert_eq!(opts(run), ["nosuid", "nodev", "noexec", "size=64m", "exec"]);
-    assert_eq!(opts(mount_at(&s, "/cache").unwrap()), ["nosuid", "nodev", "noexec", "size=1048576", "mode=700"]);
+    assert_eq!(
+        opts(mount_at(&s, "/cache").unwrap()),
+        ["nosuid", "nodev", "noexec", "size=1048576", "mode=700"]
+    );
     assert!(opts(mount_at(&s, "/dev/shm").unwrap()).contains(&"size=131072k".to_string()));
 }
 
@@ -202,20 +260,59 @@ fn binds_files_and_order() {
     x.hosts = Some("/var/lib/c/hosts".into());
     x.hostname_file = Some("/var/lib/c/hostname".into());
     x.mounts = vec![
-        ResolvedMount { target: "/data/sub".into(), source: "/h/sub".into(), read_only: false, propagation: None },
-        ResolvedMount { target: "/data/".into(), source: "/h/data".into(), read_only: true, propagation: Some("rslave".into()) },
-        ResolvedMount { target: "/dev/shm".into(), source: "/h/shm".into(), read_only: false, propagation: None },
+        ResolvedMount {
+            target: "/data/sub".into(),
+            source: "/h/sub".into(),
+            read_only: false,
+            propagation: None,
+        },
+        ResolvedMount {
+            target: "/data/".into(),
+            source: "/h/data".into(),
+            read_only: true,
+            propagation: Some("rslave".into()),
+        },
+        ResolvedMount {
+            target: "/dev/shm".into(),
+            source: "/h/shm".into(),
+            read_only: false,
+            propagation: None,
+        },
     ];
     let s = build_spec(&cfg(), &x).unwrap();
-    let dests: Vec<String> = s.mounts().as_ref().unwrap().iter().map(|m| m.destination().display().to_string()).collect();
+    let dests: Vec<String> = s
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.destination().display().to_string())
+        .collect();
     let pos = |d: &str| dests.iter().position(|x| x == d).unwrap();
     assert!(pos("/data") < pos("/data/sub"));
-    assert_eq!(dests.iter().filter(|d| *d == "/dev/shm").count(), 1, "the user's /dev/shm replaces the default");
-    assert_eq!(opts(mount_at(&s, "/data").unwrap()), ["rbind", "rslave", "ro"]);
-    assert_eq!(mount_at(&s, "/etc/hosts").unwrap().source().as_deref(), Some(std::path::Path::new("/var/lib/c/hosts")));
+    assert_eq!(
+        dests.iter().filter(|d| *d == "/dev/shm").count(),
+        1,
+        "the user's /dev/shm replaces the default"
+    );
+    assert_eq!(
+        opts(mount_at(&s, "/data").unwrap()),
+        ["rbind", "rslave", "ro"]
+    );
+    assert_eq!(
+        mount_at(&s, "/etc/hosts").unwrap().source().as_deref(),
+        Some(std::path::Path::new("/var/lib/c/hosts"))
+    );
     assert!(mount_at(&s, "/etc/resolv.conf").is_some() && mount_at(&s, "/etc/hostname").is_some());
-    x.mounts.push(ResolvedMount { target: "/data".into(), source: "/x".into(), read_only: false, propagation: None });
-    assert_eq!(build_spec(&cfg(), &x).unwrap_err().to_string(), "Duplicate mount point: /data");
+    x.mounts.push(ResolvedMount {
+        target: "/data".into(),
+        source: "/x".into(),
+        read_only: false,
+        propagation: None,
+    });
+    assert_eq!(
+        build_spec(&cfg(), &x).unwrap_err().to_string(),
+        "Duplicate mount point: /data"
+    );
 }
 
 #[test]
@@ -230,22 +327,52 @@ fn resources() {
     let s = build(&c);
     let r = s.linux().as_ref().unwrap().resources().as_ref().unwrap();
     let m = r.memory().as_ref().unwrap();
-    assert_eq!((m.limit(), m.swap(), m.reservation()), (Some(64 << 20), Some(128 << 20), Some(32 << 20)));
+    assert_eq!(
+        (m.limit(), m.swap(), m.reservation()),
+        (Some(64 << 20), Some(128 << 20), Some(32 << 20))
+    );
     let cpu = r.cpu().as_ref().unwrap();
-    assert_eq!((cpu.quota(), cpu.period(), cpu.shares()), (Some(150_000), Some(100_000), Some(512)));
+    assert_eq!(
+        (cpu.quota(), cpu.period(), cpu.shares()),
+        (Some(150_000), Some(100_000), Some(512))
+    );
     assert_eq!(cpu.cpus().as_deref(), Some("0-1"));
     assert_eq!(r.pids().as_ref().unwrap().limit(), 100);
 
     let mut c2 = c.clone();
     c2.host_config.memory_swap = -1;
     let s = build(&c2);
-    assert_eq!(s.linux().as_ref().unwrap().resources().as_ref().unwrap().memory().as_ref().unwrap().swap(), Some(-1));
+    assert_eq!(
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .memory()
+            .as_ref()
+            .unwrap()
+            .swap(),
+        Some(-1)
+    );
     // No swap accounting: no swap limit.
     let root = rootfs();
     let mut x = ctx(&root);
     x.swap_accounting = false;
     let s = build_spec(&c, &x).unwrap();
-    assert_eq!(s.linux().as_ref().unwrap().resources().as_ref().unwrap().memory().as_ref().unwrap().swap(), None);
+    assert_eq!(
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .memory()
+            .as_ref()
+            .unwrap()
+            .swap(),
+        None
+    );
 
     let err = |f: &dyn Fn(&mut ContainerConfig)| {
         let mut c = cfg();
@@ -253,7 +380,10 @@ fn resources() {
         let root = rootfs();
         build_spec(&c, &ctx(&root)).unwrap_err().to_string()
     };
-    assert_eq!(err(&|c| c.host_config.memory = 1 << 20), "Minimum memory limit allowed is 6MB");
+    assert_eq!(
+        err(&|c| c.host_config.memory = 1 << 20),
+        "Minimum memory limit allowed is 6MB"
+    );
     assert_eq!(
         err(&|c| c.host_config.memory_swap = 1 << 30),
         "You should always set the Memory limit when using Memoryswap limit, see usage"
@@ -286,7 +416,10 @@ fn resources() {
         }),
         "Conflicting options: Nano CPUs and CPU Period cannot both be set"
     );
-    assert_eq!(err(&|c| c.host_config.cpuset_cpus = "1-0".into()), "Invalid value 1-0 for cpuset cpus");
+    assert_eq!(
+        err(&|c| c.host_config.cpuset_cpus = "1-0".into()),
+        "Invalid value 1-0 for cpuset cpus"
+    );
     assert_eq!(
         err(&|c| c.host_config.oom_score_adj = 2000),
         "Invalid value 2000, range for oom score adj is [-1000, 1000]"
@@ -305,10 +438,23 @@ fn process_settings() {
     c.config.domainname = "example.org".into();
     c.config.env = vec!["PATH=/mine".into(), "HOME=/h".into()];
     c.host_config.group_add = vec!["root".into(), "77".into()];
-    c.host_config.ulimits = vec![Ulimit { name: "nofile".into(), soft: 1024, hard: 2048 }, Ulimit { name: "core".into(), soft: -1, hard: -1 }];
+    c.host_config.ulimits = vec![
+        Ulimit {
+            name: "nofile".into(),
+            soft: 1024,
+            hard: 2048,
+        },
+        Ulimit {
+            name: "core".into(),
+            soft: -1,
+            hard: -1,
+        },
+    ];
     c.host_config.oom_score_adj = 100;
     c.host_config.security_opt = vec!["no-new-privileges".into()];
-    c.host_config.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+    c.host_config
+        .sysctls
+        .insert("net.ipv4.ip_forward".into(), "1".into());
     let s = build(&c);
     let p = s.process().as_ref().unwrap();
     assert_eq!(p.args().as_ref().unwrap(), &["/bin/env", "-i"]);
@@ -319,13 +465,19 @@ fn process_settings() {
     assert!(p.no_new_privileges().unwrap());
     assert_eq!(p.oom_score_adj(), Some(100));
     let env = p.env().as_ref().unwrap();
-    assert_eq!(env, &["PATH=/mine", "HOSTNAME=box", "TERM=xterm", "HOME=/h"]);
+    assert_eq!(
+        env,
+        &["PATH=/mine", "HOSTNAME=box", "TERM=xterm", "HOME=/h"]
+    );
     let rl = p.rlimits().as_ref().unwrap();
     assert_eq!((rl[0].soft(), rl[0].hard()), (1024, 2048));
     assert_eq!(rl[1].hard(), u64::MAX);
     assert_eq!(s.hostname().as_deref(), Some("box"));
     assert_eq!(s.domainname().as_deref(), Some("example.org"));
-    assert_eq!(s.linux().as_ref().unwrap().sysctl().as_ref().unwrap()["net.ipv4.ip_forward"], "1");
+    assert_eq!(
+        s.linux().as_ref().unwrap().sysctl().as_ref().unwrap()["net.ipv4.ip_forward"],
+        "1"
+    );
 
     let mut c = cfg();
     c.config.user = "ghost".into();
@@ -345,7 +497,9 @@ fn network_modes_and_sysctls() {
     let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
     assert!(ns.iter().all(|n| n.typ() != LinuxNamespaceType::Network));
     let mut c = cfg();
-    c.host_config.sysctls.insert("net.core.somaxconn".into(), "1".into());
+    c.host_config
+        .sysctls
+        .insert("net.core.somaxconn".into(), "1".into());
     assert_eq!(
         build_spec(&c, &x).unwrap_err().to_string(),
         "sysctl \"net.core.somaxconn\": not allowed with the host's network namespace"
@@ -353,9 +507,13 @@ fn network_modes_and_sysctls() {
     x.network = NetNamespace::New;
     let s = build_spec(&c, &x).unwrap();
     let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
-    assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none()));
+    assert!(ns
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none()));
     let mut c = cfg();
-    c.host_config.sysctls.insert("kernel.hostname".into(), "x".into());
+    c.host_config
+        .sysctls
+        .insert("kernel.hostname".into(), "x".into());
     assert!(build_spec(&c, &x).is_err());
 }
 
@@ -367,7 +525,13 @@ fn seccomp_choices_and_init() {
     c.host_config.security_opt = vec![r#"seccomp={"defaultAction":"SCMP_ACT_LOG"}"#.into()];
     let s = build(&c);
     assert_eq!(
-        s.linux().as_ref().unwrap().seccomp().as_ref().unwrap().default_action(),
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .seccomp()
+            .as_ref()
+            .unwrap()
+            .default_action(),
         oci_spec::runtime::LinuxSeccompAction::ScmpActLog
     );
 
@@ -378,11 +542,17 @@ fn seccomp_choices_and_init() {
     assert!(matches!(build_spec(&c, &x), Err(SpecError::NoInitBinary)));
     x.init_binary = Some("/usr/libexec/coracle-init".into());
     let s = build_spec(&c, &x).unwrap();
-    assert_eq!(s.process().as_ref().unwrap().args().as_ref().unwrap(), &[INIT_PATH, "--", "sh"]);
+    assert_eq!(
+        s.process().as_ref().unwrap().args().as_ref().unwrap(),
+        &[INIT_PATH, "--", "sh"]
+    );
     assert!(opts(mount_at(&s, INIT_PATH).unwrap()).contains(&"ro".to_string()));
 
     let root = rootfs();
-    assert!(matches!(build_spec(&ContainerConfig::default(), &ctx(&root)), Err(SpecError::NoCommand)));
+    assert!(matches!(
+        build_spec(&ContainerConfig::default(), &ctx(&root)),
+        Err(SpecError::NoCommand)
+    ));
 }
 
 #[test]
@@ -396,13 +566,28 @@ fn devices_from_the_host() {
     let s = build(&c);
     let linux = s.linux().as_ref().unwrap();
     let d = &linux.devices().as_ref().unwrap()[0];
-    assert_eq!((d.path().display().to_string(), d.major(), d.minor()), ("/dev/mynull".to_string(), 1, 3));
-    let rules = linux.resources().as_ref().unwrap().devices().clone().unwrap();
+    assert_eq!(
+        (d.path().display().to_string(), d.major(), d.minor()),
+        ("/dev/mynull".to_string(), 1, 3)
+    );
+    let rules = linux
+        .resources()
+        .as_ref()
+        .unwrap()
+        .devices()
+        .clone()
+        .unwrap();
     let last = rules.last().unwrap();
-    assert_eq!((last.major(), last.minor(), last.access().as_deref()), (Some(1), Some(3), Some("rw")));
+    assert_eq!(
+        (last.major(), last.minor(), last.access().as_deref()),
+        (Some(1), Some(3), Some("rw"))
+    );
     c.host_config.devices[0].path_on_host = "/etc/hostname".into();
     let root = rootfs();
-    assert!(build_spec(&c, &ctx(&root)).unwrap_err().to_string().contains("not a device node"));
+    assert!(build_spec(&c, &ctx(&root))
+        .unwrap_err()
+        .to_string()
+        .contains("not a device node"));
 }
 
 #[test]

@@ -176,14 +176,16 @@ pub fn effective_caps(
     drops: &[String],
     bounding: CapSet,
 ) -> Result<(CapSet, CapSet), SpecError> {
-    let adds: Vec<String> = adds.iter().map(|n| normalize(n)).collect::<Result<_, _>>()?;
-    let drops: Vec<String> = drops.iter().map(|n| normalize(n)).collect::<Result<_, _>>()?;
-    let set_of = |names: &[String]| -> CapSet {
-        names
-            .iter()
-            .filter_map(|n| number(n))
-            .collect::<CapSet>()
-    };
+    let adds: Vec<String> = adds
+        .iter()
+        .map(|n| normalize(n))
+        .collect::<Result<_, _>>()?;
+    let drops: Vec<String> = drops
+        .iter()
+        .map(|n| normalize(n))
+        .collect::<Result<_, _>>()?;
+    let set_of =
+        |names: &[String]| -> CapSet { names.iter().filter_map(|n| number(n)).collect::<CapSet>() };
     let wanted = if privileged {
         CapSet::all()
     } else if adds.iter().any(|a| a == "ALL") {
@@ -226,9 +228,13 @@ mod tests {
 
     #[test]
     fn add_and_drop_any_spelling() {
-        let (g, _) =
-            effective_caps(false, &s(&["net_admin", "CAP_SYS_PTRACE"]), &s(&["cap_chown", "Kill"]), HOST)
-                .unwrap();
+        let (g, _) = effective_caps(
+            false,
+            &s(&["net_admin", "CAP_SYS_PTRACE"]),
+            &s(&["cap_chown", "Kill"]),
+            HOST,
+        )
+        .unwrap();
         assert!(g.contains(12) && g.contains(19));
         assert!(!g.contains(0) && !g.contains(5));
         assert!(g.contains(1));

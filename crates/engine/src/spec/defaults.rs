@@ -160,8 +160,11 @@ mod tests {
                 stop_signal: Some("SIGQUIT".into()),
                 exposed_ports: Some([("80/tcp".to_string(), Default::default())].into()),
                 volumes: Some(
-                    [("/data".to_string(), Default::default()), ("/cache".to_string(), Default::default())]
-                        .into(),
+                    [
+                        ("/data".to_string(), Default::default()),
+                        ("/cache".to_string(), Default::default()),
+                    ]
+                    .into(),
                 ),
                 healthcheck: Some(Healthcheck {
                     test: Some(v(&["CMD", "true"])),
@@ -190,11 +193,17 @@ mod tests {
     fn entrypoint_and_cmd_rules() {
         let ie = Some(&["/init"][..]);
         let ic = Some(&["serve", "--port", "80"][..]);
-        assert_eq!(run(None, None, ie, ic).unwrap(), ["/init", "serve", "--port", "80"]);
+        assert_eq!(
+            run(None, None, ie, ic).unwrap(),
+            ["/init", "serve", "--port", "80"]
+        );
         // A user Cmd replaces the image's Cmd, keeps its entrypoint.
         assert_eq!(run(None, Some(&["sh"]), ie, ic).unwrap(), ["/init", "sh"]);
         // A user entrypoint replaces the entrypoint and drops the image's Cmd.
-        assert_eq!(run(Some(&["/bin/env"]), None, ie, ic).unwrap(), ["/bin/env"]);
+        assert_eq!(
+            run(Some(&["/bin/env"]), None, ie, ic).unwrap(),
+            ["/bin/env"]
+        );
         assert_eq!(
             run(Some(&["/bin/env"]), Some(&["-i"]), ie, ic).unwrap(),
             ["/bin/env", "-i"]
@@ -206,7 +215,10 @@ mod tests {
             Err(SpecError::NoCommand)
         ));
         // An empty entrypoint list is "not given".
-        assert_eq!(run(Some(&[]), None, ie, ic).unwrap(), ["/init", "serve", "--port", "80"]);
+        assert_eq!(
+            run(Some(&[]), None, ie, ic).unwrap(),
+            ["/init", "serve", "--port", "80"]
+        );
         assert_eq!(run(None, None, None, Some(&["sh"])).unwrap(), ["sh"]);
         assert_eq!(
             run(None, None, None, None).unwrap_err().to_string(),
@@ -221,10 +233,7 @@ mod tests {
         c.config.env = v(&["B=user", "C=3", "A", "NOPE"]);
         apply_image_defaults(&mut c, &image(None, None)).unwrap();
         assert_eq!(c.config.env, ["PATH=/img/bin", "B=user", "C=3"]);
-        assert_eq!(
-            merge_env(&v(&["X=1"]), &v(&["X=2", "Y=3"])),
-            ["X=2", "Y=3"]
-        );
+        assert_eq!(merge_env(&v(&["X=1"]), &v(&["X=2", "Y=3"])), ["X=2", "Y=3"]);
         let mut c = ContainerConfig::default();
         c.config.cmd = Some(v(&["sh"]));
         apply_image_defaults(&mut c, &ImageConfig::default()).unwrap();
@@ -235,7 +244,9 @@ mod tests {
     fn other_fields_and_volumes() {
         let mut c = ContainerConfig::default();
         c.config.cmd = Some(v(&["sh"]));
-        c.config.exposed_ports.insert("53/udp".into(), Default::default());
+        c.config
+            .exposed_ports
+            .insert("53/udp".into(), Default::default());
         c.host_config.binds = v(&["/host:/data/:ro"]);
         let applied = apply_image_defaults(&mut c, &image(None, None)).unwrap();
         assert_eq!(applied.anonymous_volumes, ["/cache"]);

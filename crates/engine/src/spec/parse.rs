@@ -8,8 +8,8 @@ use std::path::Path;
 use coracle_network::ports::{parse_port_spec, PortError};
 
 use super::config::{
-    BindOptions, DeviceMapping, Mount, MountType, PortBinding, RestartPolicy, TmpfsOptions,
-    Ulimit, VolumeOptions,
+    BindOptions, DeviceMapping, Mount, MountType, PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
+    VolumeOptions,
 };
 
 /// A flag value that was refused. `Display` is Docker's message for the same input.
@@ -184,7 +184,10 @@ pub fn parse_ulimit(value: &str) -> Result<Ulimit, ParseError> {
 
 /// `-e KEY=value`, or `-e KEY`: the value of KEY in `lookup` (the caller's environment);
 /// a KEY that is not set there is kept bare (it then removes the image's KEY).
-pub fn parse_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, ParseError> {
+pub fn parse_env(
+    value: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, ParseError> {
     let (key, has_value) = match value.split_once('=') {
         Some((k, _)) => (k, true),
         None => (value, false),
@@ -248,8 +251,8 @@ pub fn parse_env_file(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, ParseError> {
     let flag = "--env-file";
-    let bytes = std::fs::read(path)
-        .map_err(|e| err(flag, format!("open {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| err(flag, format!("open {}: {e}", path.display())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -279,7 +282,9 @@ pub struct VolumeSpec {
     pub no_copy: bool,
 }
 
-const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 fn valid_mode(mode: &str) -> bool {
     let (mut rw, mut label, mut prop, mut copy) = (0, 0, 0, 0);
@@ -414,17 +419,16 @@ pub fn parse_mount(spec: &str) -> Result<Mount, ParseError> {
         match key.as_str() {
             "readonly" | "ro" => m.read_only = parse_bool(&key, value.unwrap_or(""))?,
             "volume-nocopy" => {
-                m.volume_options.get_or_insert_with(Default::default).no_copy =
-                    parse_bool(&key, value.unwrap_or(""))?
+                m.volume_options
+                    .get_or_insert_with(Default::default)
+                    .no_copy = parse_bool(&key, value.unwrap_or(""))?
             }
             "type" => {
                 m.kind = match need()? {
                     "bind" => MountType::Bind,
                     "volume" => MountType::Volume,
                     "tmpfs" => MountType::Tmpfs,
-                    other => {
-                        return Err(err(flag, format!("invalid value for type: {other}")))
-                    }
+                    other => return Err(err(flag, format!("invalid value for type: {other}"))),
                 }
             }
             "source" | "src" => m.source = need()?.to_string(),
@@ -556,8 +560,20 @@ pub fn parse_tmpfs(value: &str) -> Result<(String, String), ParseError> {
 /// (`size=64m` stays as the kernel accepts it).
 pub fn tmpfs_options(options: &str) -> Result<Vec<String>, ParseError> {
     const FLAGS: [&str; 14] = [
-        "rw", "ro", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime",
-        "relatime", "strictatime", "diratime", "nodiratime",
+        "rw",
+        "ro",
+        "exec",
+        "noexec",
+        "suid",
+        "nosuid",
+        "dev",
+        "nodev",
+        "atime",
+        "noatime",
+        "relatime",
+        "strictatime",
+        "diratime",
+        "nodiratime",
     ];
     let mut out = Vec::new();
     for opt in options.split(',').filter(|o| !o.is_empty()) {
@@ -579,15 +595,12 @@ pub fn tmpfs_options(options: &str) -> Result<Vec<String>, ParseError> {
 }
 
 fn valid_device_mode(mode: &str) -> bool {
-    !mode.is_empty()
-        && mode.len() <= 3
-        && mode.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
-        && {
-            let mut seen = mode.chars().collect::<Vec<_>>();
-            seen.sort();
-            seen.dedup();
-            seen.len() == mode.len()
-        }
+    !mode.is_empty() && mode.len() <= 3 && mode.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) && {
+        let mut seen = mode.chars().collect::<Vec<_>>();
+        seen.sort();
+        seen.dedup();
+        seen.len() == mode.len()
+    }
 }
 
 /// `--device /dev/x[:/dev/y][:rwm]`.
@@ -833,7 +846,11 @@ pub fn parse_signal(value: &str) -> Result<i32, ParseError> {
     let flag = "--stop-signal";
     let invalid = || err(flag, format!("Invalid signal: {value}"));
     if let Ok(n) = value.parse::<i32>() {
-        return if n <= 0 || n > 64 { Err(invalid()) } else { Ok(n) };
+        return if n <= 0 || n > 64 {
+            Err(invalid())
+        } else {
+            Ok(n)
+        };
     }
     let upper = value.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -850,9 +867,15 @@ pub fn parse_signal(value: &str) -> Result<i32, ParseError> {
     } else if name == "RTMAX" {
         Some(RTMAX)
     } else if let Some(n) = name.strip_prefix("RTMIN+") {
-        n.parse::<i32>().ok().filter(|n| (1..=15).contains(n)).map(|n| RTMIN + n)
+        n.parse::<i32>()
+            .ok()
+            .filter(|n| (1..=15).contains(n))
+            .map(|n| RTMIN + n)
     } else if let Some(n) = name.strip_prefix("RTMAX-") {
-        n.parse::<i32>().ok().filter(|n| (1..=14).contains(n)).map(|n| RTMAX - n)
+        n.parse::<i32>()
+            .ok()
+            .filter(|n| (1..=14).contains(n))
+            .map(|n| RTMAX - n)
     } else {
         None
     };

@@ -16,7 +16,11 @@ fn sizes() {
     assert_eq!(parse_size("4096").unwrap(), 4096);
     assert_eq!(parse_size("10b").unwrap(), 10);
     for bad in ["", "x", "5x", "-1", "1..5m", ".5m", "m", "1mm", "12 gx"] {
-        assert_eq!(msg(parse_size(bad)), format!("invalid size: '{bad}'"), "{bad}");
+        assert_eq!(
+            msg(parse_size(bad)),
+            format!("invalid size: '{bad}'"),
+            "{bad}"
+        );
     }
     assert_eq!(parse_memory_swap("-1").unwrap(), -1);
     assert_eq!(parse_memory_swap("1g").unwrap(), 1 << 30);
@@ -44,7 +48,10 @@ fn ulimits() {
     let u = parse_ulimit("nproc=64").unwrap();
     assert_eq!((u.soft, u.hard), (64, 64));
     assert_eq!(parse_ulimit("core=-1").unwrap().hard, -1);
-    assert_eq!(msg(parse_ulimit("nofile")), "invalid ulimit argument: nofile");
+    assert_eq!(
+        msg(parse_ulimit("nofile")),
+        "invalid ulimit argument: nofile"
+    );
     assert_eq!(msg(parse_ulimit("files=1")), "invalid ulimit type: files");
     assert_eq!(
         msg(parse_ulimit("nofile=2048:1024")),
@@ -65,7 +72,10 @@ fn env_values_and_files() {
     assert_eq!(parse_env("A=b=c", lookup).unwrap(), "A=b=c");
     assert_eq!(parse_env("HOME_DIR", lookup).unwrap(), "HOME_DIR=/home/me");
     assert_eq!(parse_env("UNSET", lookup).unwrap(), "UNSET");
-    assert_eq!(msg(parse_env("=x", lookup)), "invalid environment variable: =x");
+    assert_eq!(
+        msg(parse_env("=x", lookup)),
+        "invalid environment variable: =x"
+    );
 
     let text = "# a comment\n\nA=1\n  B=two words\nHOME_DIR\nUNSET\n   # indented comment\nC=\n";
     assert_eq!(
@@ -108,14 +118,8 @@ fn volumes() {
     assert_eq!((v.kind, v.source), (MountType::Volume, None));
     let v = parse_volume("/a:/b:rslave").unwrap();
     assert_eq!(v.propagation.as_deref(), Some("rslave"));
-    assert_eq!(
-        msg(parse_volume("/a:/b:xx")),
-        "invalid mode: xx"
-    );
-    assert_eq!(
-        msg(parse_volume("/a:/b:ro,rw")),
-        "invalid mode: ro,rw"
-    );
+    assert_eq!(msg(parse_volume("/a:/b:xx")), "invalid mode: xx");
+    assert_eq!(msg(parse_volume("/a:/b:ro,rw")), "invalid mode: ro,rw");
     assert_eq!(
         msg(parse_volume("/data:ro")),
         "invalid volume specification: '/data:ro'"
@@ -133,16 +137,24 @@ fn volumes() {
         msg(parse_volume("vol:/")),
         "invalid volume specification: 'vol:/': invalid mount config for type \"volume\": invalid specification: destination can't be '/'"
     );
-    assert!(msg(parse_volume("a$b:/x")).starts_with("create a$b: \"a$b\" includes invalid characters"));
+    assert!(
+        msg(parse_volume("a$b:/x")).starts_with("create a$b: \"a$b\" includes invalid characters")
+    );
     assert_eq!(msg(parse_volume("/a:/b:nocopy")), "invalid mode: nocopy");
     let m = volume_spec_to_mount(&parse_volume("/a:/b:ro").unwrap());
-    assert_eq!((m.kind, m.source.as_str(), m.read_only), (MountType::Bind, "/a", true));
+    assert_eq!(
+        (m.kind, m.source.as_str(), m.read_only),
+        (MountType::Bind, "/a", true)
+    );
 }
 
 #[test]
 fn mounts() {
     let m = parse_mount("type=bind,source=/src,target=/dst,readonly").unwrap();
-    assert_eq!((m.kind, m.source.as_str(), m.target.as_str(), m.read_only), (MountType::Bind, "/src", "/dst", true));
+    assert_eq!(
+        (m.kind, m.source.as_str(), m.target.as_str(), m.read_only),
+        (MountType::Bind, "/src", "/dst", true)
+    );
     let m = parse_mount("type=volume,src=data,dst=/data,ro=false,volume-nocopy").unwrap();
     assert!(!m.read_only);
     assert!(m.volume_options.unwrap().no_copy);
@@ -152,9 +164,15 @@ fn mounts() {
     let t = m.tmpfs_options.unwrap();
     assert_eq!((t.size_bytes, t.mode), (64 << 20, 0o1770));
     let m = parse_mount("type=bind,source=/a,target=/b,bind-propagation=rshared").unwrap();
-    assert_eq!(m.bind_options.unwrap().propagation.as_deref(), Some("rshared"));
+    assert_eq!(
+        m.bind_options.unwrap().propagation.as_deref(),
+        Some("rshared")
+    );
 
-    assert_eq!(msg(parse_mount("type=bind,source=/a")), "target is required");
+    assert_eq!(
+        msg(parse_mount("type=bind,source=/a")),
+        "target is required"
+    );
     assert_eq!(
         msg(parse_mount("type=bind,source=/a,target=/b,foo=1")),
         "unexpected key 'foo' in 'type=bind,source=/a,target=/b,foo=1'"
@@ -167,7 +185,10 @@ fn mounts() {
         msg(parse_mount("type=bind,target=/b,readonly=maybe")),
         "invalid value for readonly: maybe"
     );
-    assert_eq!(msg(parse_mount("type=nfs,target=/b")), "invalid value for type: nfs");
+    assert_eq!(
+        msg(parse_mount("type=nfs,target=/b")),
+        "invalid value for type: nfs"
+    );
     assert_eq!(
         msg(parse_mount("type=tmpfs,target=/b,tmpfs-size=big")),
         "invalid value for tmpfs-size: big"
@@ -192,7 +213,10 @@ fn mounts() {
 
 #[test]
 fn tmpfs_flags() {
-    assert_eq!(parse_tmpfs("/run:size=64m").unwrap(), ("/run".to_string(), "size=64m".to_string()));
+    assert_eq!(
+        parse_tmpfs("/run:size=64m").unwrap(),
+        ("/run".to_string(), "size=64m".to_string())
+    );
     assert_eq!(parse_tmpfs("/tmp").unwrap().1, "");
     assert_eq!(
         parse_tmpfs("/x:rw,exec,mode=1777,uid=1000").unwrap().1,
@@ -202,32 +226,60 @@ fn tmpfs_flags() {
         msg(parse_tmpfs("run:size=1m")),
         "invalid mount path: 'run' mount path must be absolute"
     );
-    assert_eq!(msg(parse_tmpfs("/run:bogus")), "invalid tmpfs option \"bogus\"");
-    assert_eq!(msg(parse_tmpfs("/run:size=lots")), "invalid tmpfs option \"size=lots\"");
+    assert_eq!(
+        msg(parse_tmpfs("/run:bogus")),
+        "invalid tmpfs option \"bogus\""
+    );
+    assert_eq!(
+        msg(parse_tmpfs("/run:size=lots")),
+        "invalid tmpfs option \"size=lots\""
+    );
 }
 
 #[test]
 fn devices() {
     let d = parse_device("/dev/fuse").unwrap();
-    assert_eq!((d.path_on_host.as_str(), d.path_in_container.as_str(), d.cgroup_permissions.as_str()), ("/dev/fuse", "/dev/fuse", "rwm"));
+    assert_eq!(
+        (
+            d.path_on_host.as_str(),
+            d.path_in_container.as_str(),
+            d.cgroup_permissions.as_str()
+        ),
+        ("/dev/fuse", "/dev/fuse", "rwm")
+    );
     let d = parse_device("/dev/sda:r").unwrap();
-    assert_eq!((d.path_in_container.as_str(), d.cgroup_permissions.as_str()), ("/dev/sda", "r"));
+    assert_eq!(
+        (d.path_in_container.as_str(), d.cgroup_permissions.as_str()),
+        ("/dev/sda", "r")
+    );
     let d = parse_device("/dev/sda:/dev/xvda:rw").unwrap();
-    assert_eq!((d.path_in_container.as_str(), d.cgroup_permissions.as_str()), ("/dev/xvda", "rw"));
+    assert_eq!(
+        (d.path_in_container.as_str(), d.cgroup_permissions.as_str()),
+        ("/dev/xvda", "rw")
+    );
     assert_eq!(
         msg(parse_device("/dev/sda:/dev/xvda:rwx")),
         "invalid device specification: /dev/sda:/dev/xvda:rwx"
     );
-    assert_eq!(msg(parse_device("a:b:c:d")), "invalid device specification: a:b:c:d");
+    assert_eq!(
+        msg(parse_device("a:b:c:d")),
+        "invalid device specification: a:b:c:d"
+    );
     assert_eq!(msg(parse_device("sda")), "sda is not an absolute path");
-    assert_eq!(msg(parse_device("/dev/sda:xvda")), "xvda is not an absolute path");
+    assert_eq!(
+        msg(parse_device("/dev/sda:xvda")),
+        "xvda is not an absolute path"
+    );
 }
 
 #[test]
 fn restart_policies() {
     assert_eq!(parse_restart("no").unwrap().name, "no");
     assert_eq!(parse_restart("always").unwrap().name, "always");
-    assert_eq!(parse_restart("unless-stopped").unwrap().name, "unless-stopped");
+    assert_eq!(
+        parse_restart("unless-stopped").unwrap().name,
+        "unless-stopped"
+    );
     let p = parse_restart("on-failure:5").unwrap();
     assert_eq!((p.name.as_str(), p.maximum_retry_count), ("on-failure", 5));
     assert_eq!(parse_restart("on-failure").unwrap().maximum_retry_count, 0);
@@ -259,9 +311,15 @@ fn add_hosts() {
     assert_eq!(parse_add_host("db=10.0.0.2").unwrap(), "db:10.0.0.2");
     assert_eq!(parse_add_host("v6:::1").unwrap(), "v6:::1");
     assert_eq!(parse_add_host("v6=[::1]").unwrap(), "v6:::1");
-    assert_eq!(parse_add_host("gw:host-gateway").unwrap(), "gw:host-gateway");
+    assert_eq!(
+        parse_add_host("gw:host-gateway").unwrap(),
+        "gw:host-gateway"
+    );
     assert_eq!(msg(parse_add_host("db")), "bad format for add-host: \"db\"");
-    assert_eq!(msg(parse_add_host(":1.2.3.4")), "bad format for add-host: \":1.2.3.4\"");
+    assert_eq!(
+        msg(parse_add_host(":1.2.3.4")),
+        "bad format for add-host: \":1.2.3.4\""
+    );
     assert_eq!(
         msg(parse_add_host("db:300.1.1.1")),
         "invalid IP address in add-host: \"300.1.1.1\""
@@ -277,11 +335,25 @@ fn security_opts() {
     assert!(o(&["no-new-privileges=true"]).unwrap().no_new_privileges);
     assert!(!o(&["no-new-privileges:false"]).unwrap().no_new_privileges);
     assert_eq!(o(&[]).unwrap().seccomp, SeccompChoice::Default);
-    assert_eq!(o(&["seccomp=unconfined"]).unwrap().seccomp, SeccompChoice::Unconfined);
-    assert_eq!(o(&["seccomp:unconfined"]).unwrap().seccomp, SeccompChoice::Unconfined);
-    assert!(matches!(o(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]).unwrap().seccomp, SeccompChoice::Profile(_)));
+    assert_eq!(
+        o(&["seccomp=unconfined"]).unwrap().seccomp,
+        SeccompChoice::Unconfined
+    );
+    assert_eq!(
+        o(&["seccomp:unconfined"]).unwrap().seccomp,
+        SeccompChoice::Unconfined
+    );
+    assert!(matches!(
+        o(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"])
+            .unwrap()
+            .seccomp,
+        SeccompChoice::Profile(_)
+    ));
     assert_eq!(msg(o(&["bogus"])), "invalid --security-opt: \"bogus\"");
-    assert_eq!(msg(o(&["no-new-privileges:maybe"])), "invalid --security-opt 2: \"no-new-privileges:maybe\"");
+    assert_eq!(
+        msg(o(&["no-new-privileges:maybe"])),
+        "invalid --security-opt 2: \"no-new-privileges:maybe\""
+    );
     assert!(o(&["apparmor=unconfined", "label=disable"]).is_ok());
 
     let dir = tempfile::tempdir().unwrap();
@@ -291,14 +363,30 @@ fn security_opts() {
         parse_security_opt_flag(&format!("seccomp={}", f.display())).unwrap(),
         "seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"
     );
-    assert_eq!(parse_security_opt_flag("seccomp=unconfined").unwrap(), "seccomp=unconfined");
-    assert_eq!(parse_security_opt_flag("no-new-privileges").unwrap(), "no-new-privileges");
+    assert_eq!(
+        parse_security_opt_flag("seccomp=unconfined").unwrap(),
+        "seccomp=unconfined"
+    );
+    assert_eq!(
+        parse_security_opt_flag("no-new-privileges").unwrap(),
+        "no-new-privileges"
+    );
     let missing = dir.path().join("nope.json");
-    assert!(msg(parse_security_opt_flag(&format!("seccomp={}", missing.display())))
-        .starts_with(&format!("opening seccomp profile ({}) failed: ", missing.display())));
+    assert!(msg(parse_security_opt_flag(&format!(
+        "seccomp={}",
+        missing.display()
+    )))
+    .starts_with(&format!(
+        "opening seccomp profile ({}) failed: ",
+        missing.display()
+    )));
     std::fs::write(&f, "{ nope").unwrap();
-    assert!(msg(parse_security_opt_flag(&format!("seccomp={}", f.display())))
-        .starts_with(&format!("compacting json for seccomp profile ({}) failed: ", f.display())));
+    assert!(
+        msg(parse_security_opt_flag(&format!("seccomp={}", f.display()))).starts_with(&format!(
+            "compacting json for seccomp profile ({}) failed: ",
+            f.display()
+        ))
+    );
 }
 
 #[test]
@@ -319,24 +407,52 @@ fn signals() {
 
 #[test]
 fn users() {
-    assert_eq!(parse_user("web").unwrap(), UserSpec { user: "web".into(), group: None });
+    assert_eq!(
+        parse_user("web").unwrap(),
+        UserSpec {
+            user: "web".into(),
+            group: None
+        }
+    );
     assert_eq!(
         parse_user("1000:1000").unwrap(),
-        UserSpec { user: "1000".into(), group: Some("1000".into()) }
+        UserSpec {
+            user: "1000".into(),
+            group: Some("1000".into())
+        }
     );
     for bad in ["", ":g", "u:", "a b", "u:g:h"] {
-        assert_eq!(msg(parse_user(bad)), format!("invalid user specification: '{bad}'"), "{bad}");
+        assert_eq!(
+            msg(parse_user(bad)),
+            format!("invalid user specification: '{bad}'"),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn sysctls() {
-    assert_eq!(parse_sysctl("net.ipv4.ip_forward=1").unwrap(), ("net.ipv4.ip_forward".to_string(), "1".to_string()));
-    assert_eq!(parse_sysctl("kernel.shmmax=1024").unwrap().0, "kernel.shmmax");
+    assert_eq!(
+        parse_sysctl("net.ipv4.ip_forward=1").unwrap(),
+        ("net.ipv4.ip_forward".to_string(), "1".to_string())
+    );
+    assert_eq!(
+        parse_sysctl("kernel.shmmax=1024").unwrap().0,
+        "kernel.shmmax"
+    );
     assert_eq!(parse_sysctl("fs.mqueue.msg_max=20").unwrap().1, "20");
-    assert_eq!(msg(parse_sysctl("kernel.hostname=x")), "sysctl 'kernel.hostname=x' is not allowed");
-    assert_eq!(msg(parse_sysctl("net.ipv4.ip_forward")), "sysctl 'net.ipv4.ip_forward' is not allowed");
-    assert_eq!(msg(parse_sysctl("vm.swappiness=1")), "sysctl 'vm.swappiness=1' is not allowed");
+    assert_eq!(
+        msg(parse_sysctl("kernel.hostname=x")),
+        "sysctl 'kernel.hostname=x' is not allowed"
+    );
+    assert_eq!(
+        msg(parse_sysctl("net.ipv4.ip_forward")),
+        "sysctl 'net.ipv4.ip_forward' is not allowed"
+    );
+    assert_eq!(
+        msg(parse_sysctl("vm.swappiness=1")),
+        "sysctl 'vm.swappiness=1' is not allowed"
+    );
 }
 
 #[test]
@@ -344,7 +460,13 @@ fn publish_uses_the_network_parser() {
     let b = parse_publish("127.0.0.1:8080-8081:80-81/udp").unwrap();
     assert_eq!(b.len(), 2);
     assert_eq!(b[0].0, "80/udp");
-    assert_eq!(b[1].1, PortBinding { host_ip: "127.0.0.1".into(), host_port: "8081".into() });
+    assert_eq!(
+        b[1].1,
+        PortBinding {
+            host_ip: "127.0.0.1".into(),
+            host_port: "8081".into()
+        }
+    );
     let b = parse_publish("80").unwrap();
     assert_eq!(b[0], ("80/tcp".to_string(), PortBinding::default()));
     assert!(parse_publish("0:80").is_err());

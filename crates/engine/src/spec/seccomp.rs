@@ -100,8 +100,14 @@ const ALLOWED: &[&str] = &[
 
 /// Namespace flags of clone(2)/unshare(2): NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER,
 /// NEWPID, NEWNET, NEWTIME.
-const CLONE_NS_FLAGS: u64 =
-    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
+const CLONE_NS_FLAGS: u64 = 0x0002_0000
+    | 0x0200_0000
+    | 0x0400_0000
+    | 0x0800_0000
+    | 0x1000_0000
+    | 0x2000_0000
+    | 0x4000_0000
+    | 0x80;
 
 /// Personas `personality` may select (and 0xffffffff, which only queries).
 const PERSONAS: [u64; 4] = [0x0, 0x0008, 0x0002_0000, 0xffff_ffff];
@@ -115,24 +121,63 @@ const BY_CAPABILITY: &[(u32, &[&str])] = &[
     (
         21,
         &[
-            "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen",
-            "fspick", "lookup_dcookie", "mount", "mount_setattr", "move_mount",
-            "open_tree", "perf_event_open", "pivot_root", "quotactl", "quotactl_fd",
-            "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2",
-            "unshare", "listmount", "statmount",
+            "bpf",
+            "clone",
+            "clone3",
+            "fanotify_init",
+            "fsconfig",
+            "fsmount",
+            "fsopen",
+            "fspick",
+            "lookup_dcookie",
+            "mount",
+            "mount_setattr",
+            "move_mount",
+            "open_tree",
+            "perf_event_open",
+            "pivot_root",
+            "quotactl",
+            "quotactl_fd",
+            "setdomainname",
+            "sethostname",
+            "setns",
+            "syslog",
+            "umount",
+            "umount2",
+            "unshare",
+            "listmount",
+            "statmount",
         ],
     ),
     (16, &["delete_module", "finit_module", "init_module"]), // SYS_MODULE
     (17, &["ioperm", "iopl"]),                               // SYS_RAWIO
     (22, &["kexec_file_load", "kexec_load", "reboot"]),      // SYS_BOOT
     (20, &["acct"]),                                         // SYS_PACCT
-    (25, &["settimeofday", "stime", "clock_settime", "clock_settime64", "adjtimex"]), // SYS_TIME
-    (23, &["get_mempolicy", "mbind", "set_mempolicy", "migrate_pages", "move_pages"]), // SYS_NICE
-    (26, &["vhangup"]),                  // SYS_TTY_CONFIG
-    (34, &["syslog"]),                   // SYSLOG
-    (2, &["open_by_handle_at"]),         // DAC_READ_SEARCH
-    (39, &["bpf"]),                      // BPF
-    (38, &["perf_event_open"]),          // PERFMON
+    (
+        25,
+        &[
+            "settimeofday",
+            "stime",
+            "clock_settime",
+            "clock_settime64",
+            "adjtimex",
+        ],
+    ), // SYS_TIME
+    (
+        23,
+        &[
+            "get_mempolicy",
+            "mbind",
+            "set_mempolicy",
+            "migrate_pages",
+            "move_pages",
+        ],
+    ), // SYS_NICE
+    (26, &["vhangup"]),                                      // SYS_TTY_CONFIG
+    (34, &["syslog"]),                                       // SYSLOG
+    (2, &["open_by_handle_at"]),                             // DAC_READ_SEARCH
+    (39, &["bpf"]),                                          // BPF
+    (38, &["perf_event_open"]),                              // PERFMON
 ];
 
 fn rule(names: &[&str], action: &str, args: Value) -> Value {
@@ -202,7 +247,13 @@ pub fn load_profile(text: &str, caps: CapSet) -> Result<LinuxSeccomp, SpecError>
         .as_object()
         .ok_or_else(|| bad("the profile is not a JSON object".into()))?;
     let mut out = serde_json::Map::new();
-    for key in ["defaultAction", "defaultErrnoRet", "listenerPath", "listenerMetadata", "flags"] {
+    for key in [
+        "defaultAction",
+        "defaultErrnoRet",
+        "listenerPath",
+        "listenerMetadata",
+        "flags",
+    ] {
         if let Some(x) = obj.get(key) {
             out.insert(key.into(), x.clone());
         }
@@ -334,15 +385,17 @@ mod tests {
         assert_eq!(clone.len(), 1);
         let arg = &clone[0].args().clone().unwrap()[0];
         assert_eq!(arg.op(), LinuxSeccompOperator::ScmpCmpMaskedEq);
-        assert_eq!(arg.value() & 0x1000_0000, 0x1000_0000, "CLONE_NEWUSER in the mask");
+        assert_eq!(
+            arg.value() & 0x1000_0000,
+            0x1000_0000,
+            "CLONE_NEWUSER in the mask"
+        );
         assert_eq!(arg.value_two(), Some(0));
         assert!(allowed(&p, "clone3").is_empty());
         let mut all = CapSet::docker_default();
         all.insert(21);
         let p = default_profile(all);
-        assert!(allowed(&p, "clone")
-            .iter()
-            .any(|s| s.args().is_none()));
+        assert!(allowed(&p, "clone").iter().any(|s| s.args().is_none()));
         assert!(!allowed(&p, "mount").is_empty());
     }
 
@@ -352,7 +405,10 @@ mod tests {
         assert_eq!(allowed(&p, "personality").len(), 4);
         let sock = allowed(&p, "socket");
         let arg = &sock[0].args().clone().unwrap()[0];
-        assert_eq!((arg.value(), arg.op()), (40, LinuxSeccompOperator::ScmpCmpNe));
+        assert_eq!(
+            (arg.value(), arg.op()),
+            (40, LinuxSeccompOperator::ScmpCmpNe)
+        );
     }
 
     #[test]

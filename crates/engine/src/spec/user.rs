@@ -178,15 +178,23 @@ pub fn resolve_identity(
     };
     let u = if u.is_empty() { "0" } else { u };
     let entry = match u.parse::<u32>() {
-        Ok(uid) => passwd.iter().find(|p| p.uid == uid).cloned().or(Some(PasswdEntry {
-            name: String::new(),
-            uid,
-            gid: 0,
-            home: "/".into(),
-        })),
+        Ok(uid) => passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .cloned()
+            .or(Some(PasswdEntry {
+                name: String::new(),
+                uid,
+                gid: 0,
+                home: "/".into(),
+            })),
         Err(_) => passwd.iter().find(|p| p.name == u).cloned(),
     }
-    .ok_or_else(|| SpecError::User(format!("unable to find user {u}: no matching entries in passwd file")))?;
+    .ok_or_else(|| {
+        SpecError::User(format!(
+            "unable to find user {u}: no matching entries in passwd file"
+        ))
+    })?;
     let find_group = |g: &str| -> Result<u32, SpecError> {
         match g.parse::<u32>() {
             Ok(gid) => Ok(gid),
@@ -209,7 +217,7 @@ pub fn resolve_identity(
     // A user's supplementary groups come with the user name, not with an explicit group.
     if g.is_none() && !entry.name.is_empty() {
         for e in groups {
-            if e.members.iter().any(|m| *m == entry.name) && e.gid != gid {
+            if e.members.contains(&entry.name) && e.gid != gid {
                 additional.push(e.gid);
             }
         }
@@ -268,9 +276,15 @@ mod tests {
         assert_eq!((id.uid, id.gid), (1000, 4));
         assert!(id.additional_gids.is_empty());
         let id = resolve("1234:5678", &["staff", "9"]).unwrap();
-        assert_eq!((id.uid, id.gid, id.additional_gids), (1234, 5678, vec![50, 9]));
+        assert_eq!(
+            (id.uid, id.gid, id.additional_gids),
+            (1234, 5678, vec![50, 9])
+        );
         let id = resolve("1000", &[]).unwrap();
-        assert_eq!((id.uid, id.gid, id.home.as_str()), (1000, 1000, "/home/web"));
+        assert_eq!(
+            (id.uid, id.gid, id.home.as_str()),
+            (1000, 1000, "/home/web")
+        );
     }
 
     #[test]
@@ -295,7 +309,11 @@ mod tests {
         fs::create_dir_all(root.path().join("real")).unwrap();
         fs::write(root.path().join("real/passwd"), PASSWD).unwrap();
         // An absolute link resolves inside the rootfs, not on the host.
-        symlink(outside.path().join("passwd"), root.path().join("etc/passwd")).unwrap();
+        symlink(
+            outside.path().join("passwd"),
+            root.path().join("etc/passwd"),
+        )
+        .unwrap();
         assert_eq!(read_in_root(root.path(), "/etc/passwd").unwrap(), None);
         fs::remove_file(root.path().join("etc/passwd")).unwrap();
         symlink("../../../../../real/passwd", root.path().join("etc/passwd")).unwrap();

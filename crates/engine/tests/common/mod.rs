@@ -168,7 +168,11 @@ impl Bundle {
             serde_json::to_vec_pretty(spec).expect("serialize spec"),
         )
         .expect("write config.json");
-        run_command(self.runtime_cmd(&["run", "--bundle"]).arg(self.dir.path()).arg(&self.id))
+        run_command(
+            self.runtime_cmd(&["run", "--bundle"])
+                .arg(self.dir.path())
+                .arg(&self.id),
+        )
     }
 
     fn runtime_cmd(&self, args: &[&str]) -> Command {
