@@ -4,6 +4,7 @@
 //!   decoded from the Engine API or filled by the CLI.
 //! - [`parse`]: the `run`/`create` flag parsers, with Docker's error messages.
 //! - [`defaults`]: the image's configuration applied (Entrypoint/Cmd, Env, WorkingDir, ...).
+//! - [`mounts`]: the binds and volumes the engine resolves to host paths before `build_spec`.
 //! - [`build`]: `build_spec` — the OCI runtime spec for a container, from its configuration
 //!   and what the engine prepared ([`SpecContext`]: rootfs, network namespace, mounts,
 //!   cgroup path, the host's capability bounding set).
@@ -16,6 +17,7 @@ pub mod build;
 pub mod caps;
 pub mod config;
 pub mod defaults;
+pub mod mounts;
 pub mod parse;
 pub mod seccomp;
 pub mod user;
@@ -23,6 +25,7 @@ pub mod user;
 pub use build::{build_spec, NetNamespace, ResolvedMount, SpecContext};
 pub use config::ContainerConfig;
 pub use defaults::{apply_image_defaults, AppliedDefaults};
+pub use mounts::mount_requests;
 pub use oci_spec;
 pub use parse::ParseError;
 
