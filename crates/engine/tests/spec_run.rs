@@ -149,3 +149,91 @@ fn privileged_gets_the_bounding_set() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     assert!(status_field(&status, "CapBnd").is_some());
 }
+
+#[test]
+fn mounts_limits_sysctls_and_a_profile_file() {
+    if common::skip_unless_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("file"), "from the host\n").unwrap();
+    let profile = host.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let p = coracle_engine::spec::parse::parse_security_opt_flag(&format!(
+        "seccomp={}",
+        profile.display()
+    ))
+    .unwrap();
+
+    let mut cfg = ContainerConfig::default();
+    cfg.host_config.security_opt = vec![p];
+    cfg.host_config.ulimits =
+        vec![coracle_engine::spec::parse::parse_ulimit("nofile=1024:2048").unwrap()];
+    let (k, v) = coracle_engine::spec::parse::parse_sysctl("kernel.shm_rmid_forced=1").unwrap();
+    cfg.host_config.sysctls.insert(k, v);
+    let (t, o) = coracle_engine::spec::parse::parse_tmpfs("/run:size=1m").unwrap();
+    cfg.host_config.tmpfs.insert(t, o);
+    cfg.host_config.shm_size = coracle_engine::spec::parse::parse_size("32m").unwrap();
+    cfg.host_config.nano_cpus = coracle_engine::spec::parse::parse_cpus("0.5").unwrap();
+    cfg.config.cmd = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        r#"
+        echo "nofile=$(ulimit -n)"
+        echo "sysctl=$(cat /proc/sys/kernel/shm_rmid_forced)"
+        echo "run=$(awk '$2 == "/run" { print $1 " " $4 }' /proc/mounts)"
+        echo "shm=$(awk '$2 == "/dev/shm" { print $4 }' /proc/mounts)"
+        echo "data=$(cat /data/file)"
+        if touch /data/new 2>/dev/null; then echo dataw=rw; else echo dataw=ro; fi
+        if mkdir /tmp/x 2>/dev/null; then echo mkdir=ok; else echo mkdir=denied; fi
+        q=/sys/fs/cgroup/cpu/cpu.cfs_quota_us
+        if [ -r $q ]; then echo "quota=$(cat $q)"; else echo "quota=$(cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"; fi
+        "#
+        .into(),
+    ]);
+    let mut ctx = SpecContext::new(&b.id, b.rootfs(), NetNamespace::New);
+    ctx.cgroups_path = b.cgroups_path();
+    ctx.mounts = vec![coracle_engine::spec::ResolvedMount {
+        target: "/data".into(),
+        source: host.path().to_path_buf(),
+        read_only: true,
+        propagation: None,
+    }];
+    let spec = build_spec(&cfg, &ctx).expect("build_spec");
+    let r = Report(b.run(&spec).expect_ok());
+    eprintln!("container report:\n{}", r.0.stdout);
+    assert_eq!(r.get("nofile"), "1024");
+    assert_eq!(r.get("sysctl"), "1");
+    assert!(r.get("run").starts_with("tmpfs "), "{}", r.get("run"));
+    assert!(r.get("run").contains("size=1024k"), "{}", r.get("run"));
+    assert!(r.get("run").contains("noexec"), "{}", r.get("run"));
+    assert!(r.get("shm").contains("size=32768k"), "{}", r.get("shm"));
+    assert_eq!(r.get("data"), "from the host");
+    assert_eq!(r.get("dataw"), "ro");
+    assert_eq!(r.get("mkdir"), "denied", "the profile file's rule");
+    assert_eq!(r.get("quota"), "50000");
+    assert!(!host.path().join("new").exists());
+}
+
+#[test]
+fn sys_admin_opens_namespace_calls_in_the_default_profile() {
+    if common::skip_unless_root() {
+        return;
+    }
+    let b = Bundle::new();
+    let mut cfg = ContainerConfig::default();
+    cfg.host_config.cap_add = vec!["SYS_ADMIN".into()];
+    let r = probe(&b, cfg, |_| {});
+    assert_eq!(r.get("seccomp"), "2");
+    assert_eq!(
+        r.get("unshare"),
+        "ok",
+        "clone/unshare with namespace flags under CAP_SYS_ADMIN"
+    );
+}
