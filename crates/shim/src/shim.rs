@@ -101,6 +101,8 @@ pub struct Shim {
     restart_at: Option<Instant>,
     backoff: Duration,
     winsize: Option<(u16, u16)>,
+    /// The pty reported hang-up (no slave open): stop polling it until the next run.
+    master_hup: bool,
 }
 
 /// Sockets bound before the shim detaches, so they exist when the engine's child exits.
@@ -240,6 +242,7 @@ impl Shim {
             restart_at: None,
             backoff: Duration::ZERO,
             winsize: None,
+            master_hup: false,
         })
     }
 
@@ -292,6 +295,7 @@ impl Shim {
                         let _ = crate::sys::set_winsize(m.as_raw_fd(), h, w);
                     }
                     self.stdio = Stdio::Tty { master: Some(m) };
+                    self.master_hup = false;
                 }
                 Err(e) => {
                     let _ = container::delete(self.root(), &self.args.id, true);
@@ -614,7 +618,7 @@ impl Shim {
                         }
                     }
                 }
-                Stdio::Tty { master: Some(m) } => {
+                Stdio::Tty { master: Some(m) } if !self.master_hup => {
                     let mut ev = PollFlags::POLLIN;
                     if !self.stdin_pending.is_empty() {
                         ev |= PollFlags::POLLOUT;
@@ -622,7 +626,7 @@ impl Shim {
                     fds.push(PollFd::new(m.as_fd(), ev));
                     slots.push(Slot::Master);
                 }
-                Stdio::Tty { master: None } => {}
+                Stdio::Tty { .. } => {}
             }
             let stdin_blocked = !self.stdin_pending.is_empty();
             for (i, c) in self.attach.iter().enumerate() {
@@ -694,8 +698,7 @@ impl Shim {
                             _ => continue,
                         };
                         if let Ok(n) = nix::unistd::read(fd, &mut buf) {
-                            let data = buf[..n].to_vec();
-                            self.output(stream, &data);
+                            self.output(stream, &buf[..n]);
                         }
                     }
                     Slot::Master => {
@@ -707,18 +710,11 @@ impl Shim {
                             _ => continue,
                         };
                         match nix::unistd::read(fd, &mut buf) {
-                            Ok(n) if n > 0 => {
-                                let data = buf[..n].to_vec();
-                                self.output(1, &data);
-                            }
+                            Ok(n) if n > 0 => self.output(1, &buf[..n]),
                             Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
                             // EIO: no slave is open any more; keep the master until
                             // init's exit is handled, but stop polling a hung-up pty.
-                            _ => {
-                                if rev.contains(PollFlags::POLLHUP) {
-                                    std::thread::sleep(Duration::from_millis(1));
-                                }
-                            }
+                            _ => self.master_hup = true,
                         }
                     }
                     Slot::StdinW => self.push_stdin(),

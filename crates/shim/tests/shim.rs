@@ -479,3 +479,29 @@ fn log_rotates_at_max_size() {
     assert_eq!(last["log"], "line 200\n");
     c.assert_clean();
 }
+
+#[test]
+fn unless_stopped_restarts_until_the_engine_marks_a_stop() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut c = Case::new("unless", &["sleep", "100"], |_| {});
+    let first = c.start(&["--restart", "unless-stopped"]);
+    assert_eq!(c.ctl(r#"{"kill":9}"#), serde_json::json!({"ok": true}));
+    wait_until("a restart", || {
+        let st = c.status();
+        st["state"] == "running" && st["restart_count"] == 1
+    });
+    let second = c.status()["pid"].as_i64().unwrap() as i32;
+    assert_ne!(second, first);
+    c.init_pid = Some(second);
+    assert_eq!(ppid_of(second), c.shim_pid.unwrap());
+    std::fs::write(c.state.join("stopped"), "").unwrap();
+    assert_eq!(c.ctl(r#"{"kill":9}"#), serde_json::json!({"ok": true}));
+    c.wait_shim_gone();
+    let st = c.status();
+    assert_eq!(st["state"], "exited", "{st}");
+    assert_eq!(st["restart_count"], 1, "{st}");
+    assert_eq!(st["exit_code"], 137, "{st}");
+    c.assert_clean();
+}
