@@ -1,4 +1,5 @@
 use super::*;
+use crate::spec::config::MountType;
 
 fn msg<T: std::fmt::Debug>(r: Result<T, ParseError>) -> String {
     r.unwrap_err().to_string()
