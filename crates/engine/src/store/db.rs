@@ -13,9 +13,10 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::debug;
 
 use super::{Result, StoreError};
@@ -123,9 +124,7 @@ impl Store {
         // The busy timeout first: switching to WAL and migrating both wait for
         // other processes doing the same.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(open_err)?;
+        let mode = switch_to_wal(&conn).map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             debug!(path = %path.display(), mode, "database did not switch to WAL");
         }
@@ -279,6 +278,35 @@ impl Store {
             source,
         })?;
         Ok(value)
+    }
+}
+
+/// Sets WAL mode (persistent in the file, so this only changes anything on a
+/// new database) and returns the journal mode now in effect.
+///
+/// The switch reads the database and then needs an exclusive lock. When several
+/// processes open a new database at once, two can hold the read lock and both
+/// want the exclusive one: SQLite reports "database is locked" at once to one of
+/// them instead of calling the busy handler, since waiting could never succeed.
+/// That one retries after a short pause, until [`BUSY_TIMEOUT`].
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(e)
+                if start.elapsed() < BUSY_TIMEOUT
+                    && matches!(
+                        e.sqlite_error_code(),
+                        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    ) =>
+            {
+                debug!(error = %e, "switching to WAL: busy, retrying");
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
