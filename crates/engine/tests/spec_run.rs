@@ -60,7 +60,7 @@ fn probe(b: &Bundle, mut cfg: ContainerConfig, adjust: impl FnOnce(&mut Spec)) -
     adjust(&mut spec);
     let out = b.run(&spec);
     let out = out.expect_ok();
-    eprintln!("container report:\n{}", out.stdout);
+    eprintln!("container report:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     Report(out)
 }
 

@@ -42,8 +42,7 @@ const ALLOWED: &[&str] = &[
     "syncfs", "tee", "truncate", "truncate64", "umask", "unlink", "unlinkat", "utime",
     "utimensat", "utimensat_time64", "utimes", "vmsplice", "write", "writev", "fanotify_mark",
     "memfd_create", "memfd_secret", "name_to_handle_at", "landlock_add_rule",
-    "landlock_create_ruleset", "landlock_restrict_self", "cachestat", "file_getattr",
-    "file_setattr",
+    "landlock_create_ruleset", "landlock_restrict_self", "cachestat",
     // memory
     "brk", "madvise", "membarrier", "mincore", "mlock", "mlock2", "mlockall", "mmap", "mmap2",
     "mprotect", "mremap", "msync", "munlock", "munlockall", "munmap", "pkey_alloc", "pkey_free",
