@@ -72,9 +72,7 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     let (date, rest) = text.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>());
     let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let time_end = rest
-        .find(['Z', '+', '-'])
-        .unwrap_or(rest.len());
+    let time_end = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
     let (time, zone) = rest.split_at(time_end);
     let time = time.split('.').next()?;
     let mut t = time.split(':').map(|p| p.parse::<i64>());

@@ -291,7 +291,7 @@ pub struct InspectArgs {
     /// Format the output using a Go template (`{{.Id}}`, `{{json .Config}}`).
     #[arg(short, long)]
     format: Option<String>,
-    /// Only images for now (containers come with the engine).
+    /// Return JSON for a specified type (container or image).
     #[arg(long = "type")]
     kind: Option<String>,
     #[arg(required = true)]
@@ -335,6 +335,16 @@ pub fn inspect_json(store: &ImageStore, image: &ImageRecord) -> Result<Value> {
             "digest": image.manifest_digest.to_string(),
         },
     }))
+}
+
+/// `coracle inspect`: containers and images.
+pub fn inspect_top(ctx: &Context, args: &InspectArgs) -> Result<u8> {
+    crate::containers::inspect_any(
+        ctx,
+        &args.names,
+        args.format.as_deref(),
+        args.kind.as_deref(),
+    )
 }
 
 pub fn inspect(ctx: &Context, args: &InspectArgs) -> Result<u8> {

@@ -1,5 +1,6 @@
 //! `coracle`: Docker's commands, driving the engine in-process (no daemon needed).
 
+mod containers;
 mod format;
 mod images;
 mod pull;
@@ -44,6 +45,22 @@ struct Cli {
         value_delimiter = ','
     )]
     insecure_registries: Vec<String>,
+    /// The default bridge network's bridge device.
+    #[arg(
+        long,
+        global = true,
+        env = "CORACLE_BRIDGE",
+        default_value = "coracle0"
+    )]
+    bridge: String,
+    /// The default bridge network's subnet (the gateway is its first address).
+    #[arg(
+        long,
+        global = true,
+        env = "CORACLE_SUBNET",
+        default_value = "172.17.0.0/16"
+    )]
+    subnet: String,
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "CORACLE_LOG", default_value = "warn")]
     log_level: String,
@@ -56,6 +73,43 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(containers::RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(containers::CreateFlags),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(containers::NamesArgs),
+    /// Pause all processes within one or more containers.
+    Pause(containers::NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(containers::NamesArgs),
+    /// Rename a container.
+    Rename(containers::RenameArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(containers::PortArgs),
+    /// Display the running processes of a container.
+    Top(containers::TopArgs),
+    /// Teardown after a container's process ended (called by its shim).
+    #[command(name = "container-cleanup", hide = true)]
+    ContainerCleanup { id: String },
     /// Manage images.
     #[command(subcommand)]
     Image(images::ImageCommand),
@@ -81,10 +135,12 @@ enum Command {
     Logout(images::LogoutArgs),
 }
 
-/// What every command needs: the roots and registry settings.
+/// What every command needs: the roots, the default network and registry settings.
 pub struct Context {
     pub root: PathBuf,
     pub run_root: PathBuf,
+    pub bridge: String,
+    pub subnet: String,
     pub insecure_registries: Vec<String>,
 }
 
@@ -115,9 +171,33 @@ fn main() -> ExitCode {
     let ctx = Context {
         root: cli.root,
         run_root: cli.run_root,
+        bridge: cli.bridge,
+        subnet: cli.subnet,
         insecure_registries: cli.insecure_registries,
     };
+    // `run` and `create` fail with 125 like docker's; the other commands with 1.
+    let default_failure = match cli.command {
+        Command::Run(_) | Command::Create(_) => EXIT_ENGINE_ERROR,
+        _ => 1,
+    };
     let result = match cli.command {
+        Command::Run(args) => containers::run(&ctx, &args),
+        Command::Create(args) => containers::create(&ctx, &args),
+        Command::Start(args) => containers::start(&ctx, &args),
+        Command::Stop(args) => containers::stop(&ctx, &args),
+        Command::Restart(args) => containers::restart(&ctx, &args),
+        Command::Kill(args) => containers::kill(&ctx, &args),
+        Command::Rm(args) => containers::rm(&ctx, &args),
+        Command::Ps(args) => containers::ps(&ctx, &args),
+        Command::Logs(args) => containers::logs(&ctx, &args),
+        Command::Exec(args) => containers::exec(&ctx, &args),
+        Command::Wait(args) => containers::wait(&ctx, &args),
+        Command::Pause(args) => containers::pause(&ctx, &args),
+        Command::Unpause(args) => containers::unpause(&ctx, &args),
+        Command::Rename(args) => containers::rename(&ctx, &args),
+        Command::Port(args) => containers::port(&ctx, &args),
+        Command::Top(args) => containers::top(&ctx, &args),
+        Command::ContainerCleanup { id } => containers::container_cleanup(&ctx, &id),
         Command::Image(cmd) => images::image_command(&ctx, cmd),
         Command::Images(args) => images::list(&ctx, &args),
         Command::Pull(args) => images::pull(&ctx, &args),
@@ -126,15 +206,24 @@ fn main() -> ExitCode {
         Command::Load(args) => images::load(&ctx, &args),
         Command::Save(args) => images::save(&ctx, &args),
         Command::Import(args) => images::import(&ctx, &args),
-        Command::Inspect(args) => images::inspect(&ctx, &args),
+        Command::Inspect(args) => images::inspect_top(&ctx, &args),
         Command::Login(args) => images::login(&ctx, &args),
         Command::Logout(args) => images::logout(&ctx, &args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("Error: {e:#}");
-            ExitCode::from(1)
+            let code = match e.downcast_ref::<containers::Exit>() {
+                Some(exit) => exit.0,
+                None => default_failure,
+            };
+            let prefix = if code == EXIT_ENGINE_ERROR {
+                "coracle: Error response from daemon"
+            } else {
+                "Error"
+            };
+            eprintln!("{prefix}: {e:#}");
+            ExitCode::from(code)
         }
     }
 }

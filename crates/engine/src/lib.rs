@@ -4,7 +4,10 @@
 //!   allocations, volumes, exec sessions; the container lifecycle state machine.
 //! - [`spec`]: a container's configuration (Docker's Config/HostConfig) and the image's
 //!   defaults turned into an OCI runtime spec with Docker's default security.
+//! - [`engine`]: create/start/stop/kill/remove/pause over the store, images, network,
+//!   runtime and one `coracle-shim` per container.
 #![deny(unsafe_code)]
 
+pub mod engine;
 pub mod spec;
 pub mod store;

@@ -286,7 +286,7 @@ impl Puller<'_> {
         loop {
             match self.manifest_once(reference, tag_or_digest, expected) {
                 Err(e) if e.is_transient() && attempt < self.retries => {
-                    warn!(reference, error = %e, "manifest fetch failed; retrying");
+                    debug!(reference, error = %e, "manifest fetch failed; retrying");
                     std::thread::sleep(backoff(attempt));
                     attempt += 1;
                 }
@@ -442,7 +442,7 @@ impl Puller<'_> {
                         && !self.cancel.load(Ordering::SeqCst) =>
                 {
                     attempt += 1;
-                    warn!(%digest, attempt, error = %e, "blob download failed; retrying");
+                    debug!(%digest, attempt, error = %e, "blob download failed; retrying");
                     if layer {
                         self.events.event(PullEvent::LayerRetrying {
                             digest: digest.clone(),

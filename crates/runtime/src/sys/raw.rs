@@ -226,6 +226,19 @@ pub fn copy_winsize(from: RawFd, to: RawFd) {
     }
 }
 
+/// The window size (rows, columns) of terminal `fd` (TIOCGWINSZ); `None` when it is not one.
+pub fn winsize(fd: RawFd) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `ws` is a valid, writable winsize; TIOCGWINSZ only writes that struct.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0).then_some((ws.ws_row, ws.ws_col))
+}
+
 /// execveat(fd, "", argv, envp, AT_EMPTY_PATH): execute the file `fd` refers to
 /// (an O_PATH fd is enough). Returns only on failure.
 pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> Errno {

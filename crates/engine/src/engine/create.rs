@@ -1,0 +1,95 @@
+//! `create`: a record in state `created` and a root file system snapshot; nothing runs yet.
+
+use std::fs;
+
+use serde_json::json;
+use tracing::warn;
+
+use super::{io_err, Engine, EngineError, Result};
+use crate::spec::{apply_image_defaults, ContainerConfig};
+use crate::store::{ContainerRecord, NewContainer};
+
+/// What `coracle create`/`run` asks for.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    /// The image as the user typed it.
+    pub image: String,
+    pub config: ContainerConfig,
+}
+
+impl Engine {
+    /// Records the container and prepares its snapshot. The image must be present (the CLI
+    /// pulls first, as `docker run` does). On failure nothing is left behind.
+    pub fn create(&self, req: CreateRequest) -> Result<ContainerRecord> {
+        let image = match self.images.resolve(&req.image) {
+            Ok(image) => image,
+            Err(coracle_image::store::StoreError::NotFound(_)) => {
+                return Err(EngineError::NoSuchImage(req.image.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let image_config = self.images.config(&image)?;
+        let mut config = req.config;
+        config.config.image = req.image.clone();
+        let applied = apply_image_defaults(&mut config, &image_config)?;
+        // Validated before anything is written: a bad network mode or port spec fails here.
+        let _ = super::start::port_mappings(&config)?;
+        config
+            .host_config
+            .network_mode
+            .parse::<coracle_network::mode::NetworkMode>()
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+
+        let record = self.store.create_container(NewContainer {
+            id: None,
+            name: req.name,
+            image: req.image,
+            image_id: image.id.to_string(),
+            config: serde_json::to_value(&config).expect("container config serializes"),
+            bundle_dir: None,
+            log_path: None,
+            extra: json!({ "anonymous_volumes": applied.anonymous_volumes }),
+        })?;
+        let id = record.id.clone();
+        let undo = |e: EngineError| {
+            let _ = self.images.snapshotter().remove(&id);
+            let _ = fs::remove_dir_all(self.container_dir(&id));
+            if let Err(re) = self.store.remove(&id) {
+                warn!(container = %id, error = %re, "could not remove the record of a failed create");
+            }
+            e
+        };
+        let dir = self.container_dir(&id);
+        fs::create_dir_all(&dir)
+            .map_err(io_err("creating", &dir))
+            .map_err(undo)?;
+        self.images
+            .create_snapshot(&id, &image)
+            .map_err(EngineError::from)
+            .map_err(undo)?;
+        let record = self
+            .store
+            .update_record(
+                &id,
+                crate::store::RecordUpdate {
+                    bundle_dir: Some(self.bundle_dir(&id)),
+                    log_path: Some(self.log_path(&id)),
+                    ..Default::default()
+                },
+            )
+            .map_err(EngineError::from)
+            .map_err(undo)?;
+        Ok(record)
+    }
+
+    /// The stored configuration of a container.
+    pub fn container_config(&self, record: &ContainerRecord) -> Result<ContainerConfig> {
+        serde_json::from_value(record.config.clone()).map_err(|e| {
+            EngineError::Invalid(format!(
+                "container {}: stored configuration unreadable: {e}",
+                record.short_id()
+            ))
+        })
+    }
+}

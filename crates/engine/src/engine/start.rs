@@ -1,0 +1,573 @@
+//! `start`: root file system, network, /etc files, bundle, shim — in that order, each undone
+//! by `cleanup` if a later one fails.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use coracle_image::snapshot::{self, mount_options, MountSpec};
+use coracle_network::manager::{ConnectRequest, EndpointRecord};
+use coracle_network::mode::{create_with_loopback, NetnsPlan, NetworkMode};
+use coracle_network::ports::{check_conflicts, parse_port_spec, publish_all, PortMapping};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use serde_json::{json, Value};
+use tracing::{debug, warn};
+
+use super::{io_err, Engine, EngineError, Result};
+use crate::spec::{build_spec, ContainerConfig, NetNamespace, ResolvedMount, SpecContext};
+use crate::store::{ContainerRecord, State, StateChange, Transition};
+
+/// How long `start` waits for the shim to report the container's pid.
+const SHIM_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `start` did (the record as it is now).
+#[derive(Debug, Clone)]
+pub struct StartOutcome {
+    pub record: ContainerRecord,
+}
+
+/// `-p`/`-P` of a configuration as the network crate's mappings (host port 0 = choose one).
+pub(crate) fn port_mappings(cfg: &ContainerConfig) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    let invalid = |e: &dyn std::fmt::Display| EngineError::Invalid(e.to_string());
+    for (port, bindings) in &cfg.host_config.port_bindings {
+        let one = |host_ip: &str, host_port: &str| {
+            let spec = match (host_ip.is_empty(), host_port.is_empty()) {
+                (true, true) => port.clone(),
+                (true, false) => format!("{host_port}:{port}"),
+                (false, true) => format!("{host_ip}::{port}"),
+                (false, false) => format!("{host_ip}:{host_port}:{port}"),
+            };
+            parse_port_spec(&spec).map_err(|e| invalid(&e))
+        };
+        if bindings.is_empty() {
+            out.push(one("", "")?);
+        }
+        for b in bindings {
+            out.push(one(&b.host_ip, &b.host_port)?);
+        }
+    }
+    if cfg.host_config.publish_all_ports {
+        let bound: Vec<&String> = cfg.host_config.port_bindings.keys().collect();
+        let exposed: Vec<String> = cfg
+            .config
+            .exposed_ports
+            .keys()
+            .filter(|p| !bound.contains(p))
+            .cloned()
+            .collect();
+        out.extend(publish_all(&exposed).map_err(|e| invalid(&e))?);
+    }
+    check_conflicts(&out).map_err(|e| invalid(&e))?;
+    Ok(out)
+}
+
+/// Whether something is mounted exactly at `path` (from /proc/self/mountinfo).
+pub(crate) fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| unescape_mountinfo(mp) == want)
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+impl Engine {
+    /// The overlay mount of a container's snapshot (made at create).
+    pub(crate) fn snapshot_spec(&self, rec: &ContainerRecord) -> Result<MountSpec> {
+        let image = self.images.resolve(&rec.image_id)?;
+        let dir = self.images.snapshotter().dir(&rec.id)?;
+        Ok(MountSpec {
+            id: rec.id.clone(),
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            options: mount_options(image.layers.len()),
+            merged: dir.join("merged"),
+            cwd: dir,
+        })
+    }
+
+    /// Starts a created or exited container and returns once its process runs (or failed to).
+    pub fn start(&self, reference: &str) -> Result<StartOutcome> {
+        let rec = self.container(reference)?;
+        match rec.state {
+            State::Running | State::Restarting => return Ok(StartOutcome { record: rec }),
+            State::Paused => {
+                return Err(EngineError::Invalid(format!(
+                    "cannot start a paused container {}, try unpause instead",
+                    rec.short_id()
+                )))
+            }
+            State::Removing | State::Dead => {
+                return Err(EngineError::Invalid(format!(
+                    "container {} is marked for removal and cannot be started",
+                    rec.short_id()
+                )))
+            }
+            State::Created | State::Exited => {}
+        }
+        // A previous run may have left its teardown unfinished (a crash): finish it first.
+        self.cleanup_quiet(&rec);
+        match self.start_steps(&rec) {
+            Ok(pid) => {
+                let record = self.store.update_state(
+                    &rec.id,
+                    Transition::Start,
+                    StateChange {
+                        pid: Some(pid),
+                        ..Default::default()
+                    },
+                )?;
+                Ok(StartOutcome { record })
+            }
+            Err(e) => {
+                self.cleanup_quiet(&rec);
+                let _ = self.store.update_state(
+                    &rec.id,
+                    Transition::Exit,
+                    StateChange {
+                        exit_code: Some(i32::from(e.exit_code())),
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    },
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn start_steps(&self, rec: &ContainerRecord) -> Result<i32> {
+        let cfg = self.container_config(rec)?;
+        let id = &rec.id;
+
+        // 1. The root file system.
+        let snap = self.snapshot_spec(rec)?;
+        if !is_mounted(&snap.merged) {
+            snapshot::mount(&snap, &snap.merged)?;
+        }
+
+        // 2. The network namespace and endpoint.
+        let mode: NetworkMode =
+            cfg.host_config.network_mode.parse().map_err(
+                |e: coracle_network::mode::ModeError| EngineError::Invalid(e.to_string()),
+            )?;
+        let plan = mode
+            .netns_plan(id, &self.netns_dir(), |other| self.running_netns(other))
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let mut endpoint: Option<EndpointRecord> = None;
+        let network = match &plan {
+            NetnsPlan::New(path) => {
+                fs::create_dir_all(self.netns_dir())
+                    .map_err(io_err("creating", &self.netns_dir()))?;
+                create_with_loopback(path).map_err(EngineError::Network)?;
+                if let NetworkMode::Bridge(net) = &mode {
+                    endpoint = Some(self.connect(rec, &cfg, net, path)?);
+                }
+                NetNamespace::Path(path.clone())
+            }
+            NetnsPlan::Join(path) => NetNamespace::Path(path.clone()),
+            NetnsPlan::Host => NetNamespace::Host,
+        };
+        self.store.update_record(
+            id,
+            crate::store::RecordUpdate {
+                extra: Some(self.extra_with_network(rec, &mode, &plan, endpoint.as_ref())),
+                ..Default::default()
+            },
+        )?;
+
+        // 3. /etc/hostname, /etc/hosts, /etc/resolv.conf.
+        let dir = self.container_dir(id);
+        let hostname = if !cfg.config.hostname.is_empty() {
+            cfg.config.hostname.clone()
+        } else if matches!(plan, NetnsPlan::Host) {
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| rec.short_id().to_string())
+        } else {
+            rec.short_id().to_string()
+        };
+        self.write_etc_files(&dir, &cfg, &hostname, endpoint.as_ref())?;
+
+        // 4. The bundle.
+        let mut ctx = SpecContext::new(id, &snap.merged, network);
+        ctx.default_hostname = Some(hostname);
+        ctx.resolv_conf = Some(dir.join("resolv.conf"));
+        ctx.hosts = Some(dir.join("hosts"));
+        ctx.hostname_file = Some(dir.join("hostname"));
+        ctx.mounts = self.resolve_mounts(rec, &cfg)?;
+        let spec = build_spec(&cfg, &ctx)?;
+        let bundle = self.bundle_dir(id);
+        fs::create_dir_all(&bundle).map_err(io_err("creating", &bundle))?;
+        let config_path = bundle.join("config.json");
+        let text = serde_json::to_vec_pretty(&spec).expect("an OCI spec serializes");
+        fs::write(&config_path, text).map_err(io_err("writing", &config_path))?;
+
+        // 5. The shim, which creates and starts the container and reports its pid.
+        self.spawn_shim(rec, &cfg)
+    }
+
+    /// The network namespace of a running container (for `--network container:X`).
+    fn running_netns(&self, reference: &str) -> Option<PathBuf> {
+        let other = self.container(reference).ok()?;
+        if other.state != State::Running {
+            return None;
+        }
+        let path = other.extra.get("netns")?.as_str()?;
+        Some(PathBuf::from(path))
+    }
+
+    fn connect(
+        &self,
+        rec: &ContainerRecord,
+        cfg: &ContainerConfig,
+        network: &str,
+        netns: &Path,
+    ) -> Result<EndpointRecord> {
+        let settings = cfg.networking_config.endpoints_config.get(network);
+        let ip = settings
+            .and_then(|s| s.ipam_config.as_ref())
+            .map(|c| c.ipv4_address.as_str())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<Ipv4Addr>()
+                    .map_err(|_| EngineError::Invalid(format!("invalid IPv4 address: {s}")))
+            })
+            .transpose()?;
+        let mut names = vec![rec.name.clone(), rec.short_id().to_string()];
+        if let Some(s) = settings {
+            names.extend(s.aliases.iter().cloned());
+        }
+        let req = ConnectRequest {
+            network: network.to_string(),
+            container: rec.id.clone(),
+            netns: netns.to_path_buf(),
+            ip,
+            names,
+            ports: port_mappings(cfg)?,
+        };
+        let mgr = self.network()?;
+        mgr.connect(&req)
+            .map_err(|e| EngineError::Network(e.to_string()))
+    }
+
+    fn extra_with_network(
+        &self,
+        rec: &ContainerRecord,
+        mode: &NetworkMode,
+        plan: &NetnsPlan,
+        endpoint: Option<&EndpointRecord>,
+    ) -> Value {
+        let mut extra = match &rec.extra {
+            Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let (netns, network_mode) = match (plan, mode) {
+            (NetnsPlan::New(p), NetworkMode::Bridge(n)) => (Some(p.clone()), n.clone()),
+            (NetnsPlan::New(p), _) => (Some(p.clone()), "none".to_string()),
+            (NetnsPlan::Join(p), NetworkMode::Container(c)) => {
+                (Some(p.clone()), format!("container:{c}"))
+            }
+            (NetnsPlan::Join(p), _) => (Some(p.clone()), String::new()),
+            (NetnsPlan::Host, _) => (None, "host".to_string()),
+        };
+        extra.insert("netns".into(), json!(netns));
+        extra.insert(
+            "owns_netns".into(),
+            json!(matches!(plan, NetnsPlan::New(_))),
+        );
+        extra.insert("network_mode".into(), json!(network_mode));
+        extra.insert(
+            "endpoints".into(),
+            json!(endpoint
+                .map(|e| vec![serde_json::to_value(e).expect("endpoint serializes")])
+                .unwrap_or_default()),
+        );
+        Value::Object(extra)
+    }
+
+    fn write_etc_files(
+        &self,
+        dir: &Path,
+        cfg: &ContainerConfig,
+        hostname: &str,
+        endpoint: Option<&EndpointRecord>,
+    ) -> Result<()> {
+        use coracle_network::dns::files;
+        let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mut dns = Vec::new();
+        for d in &cfg.host_config.dns {
+            dns.push(
+                d.parse::<IpAddr>()
+                    .map_err(|_| EngineError::Invalid(format!("invalid --dns address: {d}")))?,
+            );
+        }
+        let responder = match endpoint {
+            Some(ep) if self.network_has_dns(&ep.network) => Some(IpAddr::V4(ep.gateway)),
+            _ => None,
+        };
+        let mut extra_hosts = Vec::new();
+        for h in &cfg.host_config.extra_hosts {
+            let (name, ip) = h
+                .split_once(':')
+                .ok_or_else(|| EngineError::Invalid(format!("invalid --add-host {h:?}")))?;
+            let ip = ip.parse::<IpAddr>().map_err(|_| {
+                EngineError::Invalid(format!("invalid IP address in --add-host {h:?}"))
+            })?;
+            extra_hosts.push((name.to_string(), ip));
+        }
+        let own: Vec<(IpAddr, Vec<String>)> = endpoint
+            .map(|ep| vec![(IpAddr::V4(ep.ip), vec![hostname.to_string()])])
+            .unwrap_or_default();
+        let writes = [
+            ("hostname", files::hostname_file(hostname)),
+            ("hosts", files::hosts_file(&own, &extra_hosts)),
+            (
+                "resolv.conf",
+                files::resolv_conf(&host_resolv, responder, &dns),
+            ),
+        ];
+        for (name, text) in writes {
+            let path = dir.join(name);
+            fs::write(&path, text).map_err(io_err("writing", &path))?;
+        }
+        Ok(())
+    }
+
+    fn network_has_dns(&self, network: &str) -> bool {
+        self.network()
+            .and_then(|m| {
+                m.network(network)
+                    .map_err(|e| EngineError::Network(e.to_string()))
+            })
+            .is_ok_and(|n| n.dns)
+    }
+
+    /// Binds and volumes as host paths. A named volume is created when missing; an anonymous
+    /// one gets a random name the first time and is found again by its target afterwards.
+    fn resolve_mounts(
+        &self,
+        rec: &ContainerRecord,
+        cfg: &ContainerConfig,
+    ) -> Result<Vec<ResolvedMount>> {
+        use crate::spec::config::MountType;
+        let refs = self.store.volume_refs(&rec.id)?;
+        let mut out = Vec::new();
+        for m in crate::spec::mounts::mount_requests(cfg)? {
+            let source = match m.kind {
+                MountType::Bind => {
+                    let p = PathBuf::from(&m.source);
+                    if !p.exists() {
+                        return Err(EngineError::Invalid(format!(
+                            "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                            m.source
+                        )));
+                    }
+                    p
+                }
+                MountType::Tmpfs => continue,
+                _ => {
+                    let existing = refs
+                        .iter()
+                        .find(|r| r.destination == m.target)
+                        .map(|r| r.volume.clone());
+                    let name = if m.source.is_empty() {
+                        existing
+                    } else {
+                        Some(m.source.clone())
+                    };
+                    self.ensure_volume(name, &rec.id, &m.target)?
+                }
+            };
+            out.push(ResolvedMount {
+                target: m.target.clone(),
+                source,
+                read_only: m.read_only,
+                propagation: m.bind_options.as_ref().and_then(|b| b.propagation.clone()),
+            });
+        }
+        Ok(out)
+    }
+
+    fn ensure_volume(
+        &self,
+        name: Option<String>,
+        container: &str,
+        target: &str,
+    ) -> Result<PathBuf> {
+        let existing = name.as_deref().and_then(|n| self.store.get_volume(n).ok());
+        let volume = match existing {
+            Some(v) => v,
+            None => self.store.create_volume(crate::store::NewVolume {
+                name,
+                ..Default::default()
+            })?,
+        };
+        fs::create_dir_all(&volume.mountpoint).map_err(io_err("creating", &volume.mountpoint))?;
+        if !self
+            .store
+            .volume_refs(container)?
+            .iter()
+            .any(|r| r.volume == volume.name && r.destination == target)
+        {
+            self.store.add_volume_ref(container, &volume.name, target)?;
+        }
+        Ok(volume.mountpoint.clone())
+    }
+
+    fn spawn_shim(&self, rec: &ContainerRecord, cfg: &ContainerConfig) -> Result<i32> {
+        let id = &rec.id;
+        let shim_dir = self.shim_dir(id);
+        fs::create_dir_all(&shim_dir).map_err(io_err("creating", &shim_dir))?;
+        for stale in ["status.json", "stopped", "shim.pid"] {
+            let _ = fs::remove_file(shim_dir.join(stale));
+        }
+        // The write end is inherited by the shim (no CLOEXEC); the read end stays ours.
+        let (read_end, write_end): (OwnedFd, OwnedFd) =
+            nix::unistd::pipe().map_err(|e| EngineError::Runtime(format!("pipe: {e}")))?;
+        fcntl(read_end.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+            .map_err(|e| EngineError::Runtime(format!("fcntl FD_CLOEXEC: {e}")))?;
+
+        let mut cmd = Command::new(&self.cfg.shim_binary);
+        cmd.arg("--id")
+            .arg(id)
+            .arg("--bundle")
+            .arg(self.bundle_dir(id))
+            .arg("--runtime-root")
+            .arg(self.runtime_root())
+            .arg("--state-dir")
+            .arg(&shim_dir)
+            .arg("--log-path")
+            .arg(self.log_path(id))
+            .arg("--ready-fd")
+            .arg(write_end.as_raw_fd().to_string());
+        if cfg.config.tty {
+            cmd.arg("--tty");
+        }
+        if cfg.config.open_stdin {
+            cmd.arg("--stdin");
+        }
+        let policy = &cfg.host_config.restart_policy;
+        if !policy.name.is_empty() && policy.name != "no" {
+            let arg = if policy.name == "on-failure" && policy.maximum_retry_count > 0 {
+                format!("on-failure:{}", policy.maximum_retry_count)
+            } else {
+                policy.name.clone()
+            };
+            cmd.arg("--restart").arg(arg);
+        }
+        cmd.arg("--exit-command").arg(&self.cfg.cli_binary);
+        for a in self
+            .cfg
+            .cli_global_args
+            .iter()
+            .map(String::as_str)
+            .chain(["container-cleanup", id.as_str()])
+        {
+            cmd.arg("--exit-command-arg").arg(a);
+        }
+        let stderr = fs::File::create(shim_dir.join("shim.stderr"))
+            .map_err(io_err("creating", &shim_dir.join("shim.stderr")))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        debug!(?cmd, "starting the shim");
+        let mut child = cmd
+            .spawn()
+            .map_err(io_err("starting", &self.cfg.shim_binary))?;
+        drop(write_end);
+        let line = read_ready_line(&read_end, SHIM_READY_TIMEOUT);
+        // The shim forks to detach; its first process exits right away.
+        let _ = child.wait();
+        let line = line.map_err(|reason| EngineError::Start {
+            id: rec.short_id().to_string(),
+            reason: format!(
+                "{reason}{}",
+                fs::read_to_string(shim_dir.join("shim.stderr"))
+                    .map(|s| if s.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", s.trim())
+                    })
+                    .unwrap_or_default()
+            ),
+            exit_code: 125,
+        })?;
+        let v: Value = serde_json::from_str(&line).map_err(|e| EngineError::Start {
+            id: rec.short_id().to_string(),
+            reason: format!("the shim answered {line:?}: {e}"),
+            exit_code: 125,
+        })?;
+        if let Some(pid) = v.get("pid").and_then(Value::as_i64) {
+            return Ok(pid as i32);
+        }
+        let reason = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("the shim reported neither a pid nor an error")
+            .to_string();
+        let lower = reason.to_ascii_lowercase();
+        let reported = v
+            .get("exit_code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u8::try_from(c).ok());
+        let exit_code = if let Some(code) = reported {
+            code
+        } else if lower.contains("not found") || lower.contains("no such file") {
+            127
+        } else if lower.contains("permission denied") || lower.contains("is a directory") {
+            126
+        } else {
+            125
+        };
+        warn!(container = %rec.short_id(), %reason, "start failed");
+        Err(EngineError::Start {
+            id: rec.short_id().to_string(),
+            reason,
+            exit_code,
+        })
+    }
+}
+
+/// Reads one line from the shim's ready pipe, waiting at most `timeout`.
+fn read_ready_line(fd: &OwnedFd, timeout: Duration) -> Result<String, String> {
+    let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match poll(&mut pfd, PollTimeout::from(ms.min(1000))) {
+            Ok(0) if std::time::Instant::now() > deadline => {
+                return Err(format!(
+                    "the shim did not report within {}s",
+                    timeout.as_secs()
+                ))
+            }
+            Ok(0) => continue,
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll on the shim's ready pipe: {e}")),
+        }
+    }
+    let file = fs::File::from(fd.try_clone().map_err(|e| e.to_string())?);
+    let mut line = String::new();
+    BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the shim's ready pipe: {e}"))?;
+    if line.trim().is_empty() {
+        return Err("the shim exited without reporting".to_string());
+    }
+    Ok(line.trim().to_string())
+}
