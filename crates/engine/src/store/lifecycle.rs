@@ -143,7 +143,7 @@ impl Transition {
         }
     }
 
-    /// The verb for "cannot <verb> container X: it is <state>".
+    /// The verb in "cannot `verb` container X: it is `state`".
     pub fn verb(self) -> &'static str {
         match self {
             Transition::Start => "start",

@@ -22,7 +22,9 @@
 //! - [`containers`]: container records.
 //! - [`volumes`]: named volumes and the container↔volume references.
 //! - [`execs`]: exec sessions.
-//! - [`ipam`]: [`coracle_network::ipam::IpamStore`] on the database.
+//! - [`ipam`]: [`coracle_network::ipam::IpamStore`] on the database. The
+//!   inherent [`Store::list`] (containers) hides the trait's `list`; call it as
+//!   `IpamStore::list(&store, network)`.
 
 pub mod containers;
 pub mod db;

@@ -231,6 +231,22 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(op())
     }
 
+    /// The names of the volumes no container references (`volume prune`).
+    pub fn unused_volumes(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let op = || StoreError::db("list unused volumes");
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM volumes WHERE name NOT IN \
+                 (SELECT volume FROM container_volumes) ORDER BY name",
+            )
+            .map_err(op())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(op())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(op())
+    }
+
     /// The ids of the containers referencing `volume`.
     pub fn volume_users(&self, volume: &str) -> Result<Vec<String>> {
         users_in(&self.conn(), volume)
@@ -350,6 +366,7 @@ mod tests {
         s.add_volume_ref(&c.id, "data", "/var/lib/db").unwrap();
         s.add_volume_ref(&c.id, "data", "/var/lib/db").unwrap();
         assert_eq!(s.volume_users("data").unwrap(), vec![c.id.clone()]);
+        assert_eq!(s.unused_volumes().unwrap(), vec![anon.name.clone()]);
         let err = s.remove_volume("data").unwrap_err();
         assert_eq!(
             err.to_string(),
