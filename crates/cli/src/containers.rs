@@ -56,7 +56,10 @@ pub fn open_engine(ctx: &Context) -> Result<Engine> {
         ctx.bridge.clone(),
         "--subnet".into(),
         ctx.subnet.clone(),
+        "--cgroup-parent".into(),
+        ctx.cgroup_parent.clone(),
     ];
+    cfg.cgroup_parent = ctx.cgroup_parent.clone();
     Engine::open(cfg).map_err(engine_error)
 }
 

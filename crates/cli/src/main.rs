@@ -61,6 +61,14 @@ struct Cli {
         default_value = "172.17.0.0/16"
     )]
     subnet: String,
+    /// The cgroup containers' cgroups are made under.
+    #[arg(
+        long,
+        global = true,
+        env = "CORACLE_CGROUP_PARENT",
+        default_value = "/coracle"
+    )]
+    cgroup_parent: String,
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "CORACLE_LOG", default_value = "warn")]
     log_level: String,
@@ -141,6 +149,7 @@ pub struct Context {
     pub run_root: PathBuf,
     pub bridge: String,
     pub subnet: String,
+    pub cgroup_parent: String,
     pub insecure_registries: Vec<String>,
 }
 
@@ -173,6 +182,7 @@ fn main() -> ExitCode {
         run_root: cli.run_root,
         bridge: cli.bridge,
         subnet: cli.subnet,
+        cgroup_parent: cli.cgroup_parent,
         insecure_registries: cli.insecure_registries,
     };
     // `run` and `create` fail with 125 like docker's; the other commands with 1.

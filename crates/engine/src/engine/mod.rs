@@ -57,6 +57,8 @@ pub struct EngineConfig {
     pub cli_binary: PathBuf,
     /// Extra arguments for that call-back (the global flags: roots, bridge, subnet).
     pub cli_global_args: Vec<String>,
+    /// The cgroup every container's cgroup is made under (`/coracle`).
+    pub cgroup_parent: String,
 }
 
 impl EngineConfig {
@@ -77,6 +79,7 @@ impl EngineConfig {
             dns_binary: Some(sibling("coracle-dns")),
             cli_binary: exe.clone(),
             cli_global_args: Vec::new(),
+            cgroup_parent: "/coracle".to_string(),
         }
     }
 }

@@ -204,6 +204,7 @@ impl Engine {
 
         // 4. The bundle.
         let mut ctx = SpecContext::new(id, &snap.merged, network);
+        ctx.cgroups_path = format!("{}/{id}", self.cfg.cgroup_parent.trim_end_matches('/'));
         ctx.default_hostname = Some(hostname);
         ctx.resolv_conf = Some(dir.join("resolv.conf"));
         ctx.hosts = Some(dir.join("hosts"));
