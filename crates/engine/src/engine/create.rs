@@ -35,11 +35,19 @@ impl Engine {
         let applied = apply_image_defaults(&mut config, &image_config)?;
         // Validated before anything is written: a bad network mode or port spec fails here.
         let _ = super::start::port_mappings(&config)?;
-        config
+        let mode = config
             .host_config
             .network_mode
             .parse::<coracle_network::mode::NetworkMode>()
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if let coracle_network::mode::NetworkMode::Bridge(net) = &mode {
+            // The default network is made on first use; any other must exist already.
+            if net != coracle_network::manager::DEFAULT_NETWORK {
+                self.network()?
+                    .network(net)
+                    .map_err(|_| EngineError::Invalid(format!("network {net} not found")))?;
+            }
+        }
 
         let record = self.store.create_container(NewContainer {
             id: None,

@@ -56,6 +56,16 @@ impl Engine {
         self.shim_pid(id).is_some_and(shim_alive)
     }
 
+    /// Applies a transition seen in the shim's status. Another process (the shim's call-back,
+    /// a concurrent `ps`) may have applied it first: then the record as it is now is the answer.
+    fn observe(&self, id: &str, t: Transition, change: StateChange) -> Result<ContainerRecord> {
+        match self.store.update_state(id, t, change) {
+            Ok(r) => Ok(r),
+            Err(crate::store::StoreError::InvalidTransition { .. }) => Ok(self.store.get(id)?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Brings an active record up to date: the shim reported an exit or a restart, or the
     /// shim itself is gone (the container is then recorded as dead, never lost).
     pub(crate) fn refresh(&self, rec: ContainerRecord) -> Result<ContainerRecord> {
@@ -67,43 +77,43 @@ impl Engine {
         }
         let status = self.shim_status(&rec.id);
         let alive = self.shim_running(&rec.id);
-        let updated = match status {
-            Some(s) if s.state == "exited" => Some(self.store.update_state(
-                &rec.id,
+        let mut rec = rec;
+        if let Some(s) = &status {
+            // Restarts the shim made since we last looked, as Restart + Start pairs, so the
+            // record's count matches what happened (one still in progress is left to below).
+            let done = s.restart_count - u32::from(s.state == "restarting" && s.restart_count > 0);
+            while rec.restart_count < done && rec.state == State::Running {
+                self.observe(&rec.id, Transition::Restart, StateChange::default())?;
+                rec = self.observe(
+                    &rec.id,
+                    Transition::Start,
+                    StateChange {
+                        pid: Some(if s.pid > 0 { s.pid } else { rec.pid }),
+                        ..Default::default()
+                    },
+                )?;
+            }
+        }
+        let change = match &status {
+            Some(s) if s.state == "exited" => Some((
                 Transition::Exit,
                 StateChange {
                     exit_code: s.exit_code,
                     error: s.error.clone(),
                     ..Default::default()
                 },
-            )?),
-            Some(s) if s.state == "restarting" && rec.state == State::Running && alive => Some(
-                self.store
-                    .update_state(&rec.id, Transition::Restart, StateChange::default())?,
-            ),
-            Some(s)
-                if s.state == "running"
-                    && alive
-                    && (rec.state == State::Restarting || (s.pid != rec.pid && s.pid > 0)) =>
-            {
-                if rec.state == State::Running {
-                    self.store.update_state(
-                        &rec.id,
-                        Transition::Restart,
-                        StateChange::default(),
-                    )?;
-                }
-                Some(self.store.update_state(
-                    &rec.id,
-                    Transition::Start,
-                    StateChange {
-                        pid: Some(s.pid),
-                        ..Default::default()
-                    },
-                )?)
+            )),
+            Some(s) if s.state == "restarting" && rec.state == State::Running && alive => {
+                Some((Transition::Restart, StateChange::default()))
             }
-            _ if !alive => Some(self.store.update_state(
-                &rec.id,
+            Some(s) if s.state == "running" && alive && rec.state == State::Restarting => Some((
+                Transition::Start,
+                StateChange {
+                    pid: Some(s.pid),
+                    ..Default::default()
+                },
+            )),
+            _ if !alive => Some((
                 Transition::Die,
                 StateChange {
                     error: Some(
@@ -111,10 +121,13 @@ impl Engine {
                     ),
                     ..Default::default()
                 },
-            )?),
+            )),
             _ => None,
         };
-        Ok(updated.unwrap_or(rec))
+        match change {
+            Some((t, c)) => self.observe(&rec.id, t, c),
+            None => Ok(rec),
+        }
     }
 
     /// Sends `signal` to the container's process.
