@@ -3,7 +3,10 @@
 mod containers;
 mod format;
 mod images;
+mod networks;
 mod pull;
+mod system;
+mod volumes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,6 +144,21 @@ enum Command {
     Login(images::LoginArgs),
     /// Log out from a registry.
     Logout(images::LogoutArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(networks::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
+    /// Show the Coracle version information.
+    Version,
+    /// Display system-wide information.
+    Info,
+    /// Manage Coracle (df, prune, info).
+    #[command(subcommand)]
+    System(system::SystemCommand),
+    /// Display a live stream of container(s) resource usage statistics (--no-stream: one).
+    Stats(system::StatsArgs),
 }
 
 /// What every command needs: the roots, the default network and registry settings.
@@ -219,6 +237,12 @@ fn main() -> ExitCode {
         Command::Inspect(args) => images::inspect_top(&ctx, &args),
         Command::Login(args) => images::login(&ctx, &args),
         Command::Logout(args) => images::logout(&ctx, &args),
+        Command::Network(cmd) => networks::network_command(&ctx, cmd),
+        Command::Volume(cmd) => volumes::volume_command(&ctx, cmd),
+        Command::Version => system::version(&ctx),
+        Command::Info => system::info(&ctx),
+        Command::System(cmd) => system::system_command(&ctx, cmd),
+        Command::Stats(args) => system::stats(&ctx, &args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
