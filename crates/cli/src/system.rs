@@ -713,13 +713,13 @@ pub fn stats(ctx: &Context, args: &StatsArgs) -> Result<u8> {
             format!("{mem_pct:.2}%"),
             format!(
                 "{} / {}",
-                format::human_size(now.net_rx),
-                format::human_size(now.net_tx)
+                format::human_size_precision(now.net_rx, 3),
+                format::human_size_precision(now.net_tx, 3)
             ),
             format!(
                 "{} / {}",
-                format::human_size(now.block_read),
-                format::human_size(now.block_write)
+                format::human_size_precision(now.block_read, 3),
+                format::human_size_precision(now.block_write, 3)
             ),
             now.pids.to_string(),
         ]);
