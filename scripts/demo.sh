@@ -1,190 +1,131 @@
 #!/usr/bin/env bash
-# A container seen from the inside and from the host. Run as root on Debian 12:
+# The seed article's scenario with Coracle. Run as root on Debian 12:
 #
 #   scripts/demo.sh
 #
-# Builds coracle-runtime, makes a busybox bundle, runs a shell in it that reports what
-# it sees (its PID, hostname, processes, namespaces, cgroups), compares that with the
-# host, then runs a second container in the background to show list/state/ps/exec/kill/
-# delete. Everything it creates is removed at the end, also when a step fails.
+# Builds coracle (and its shim, runtime and DNS responder), makes a busybox image, and then,
+# inside a throwaway host (its own network and mount namespace, so nothing touches this
+# machine's network), runs a busybox httpd container published on a host port, fetches the page
+# through it, and shows what the seed shows: `coracle ps`, PID 1 inside, `ifconfig` and
+# `route -n` inside, the bridge and the veth on the host, and the shim -> PID 1 process tree.
+# A second container reaches the first over the bridge. Everything is removed at the end, also
+# when a step fails.
 #
-# RUNTIME=runc scripts/demo.sh runs the same demo with another runc-compatible runtime.
+# Environment: NO_BUILD=1 uses the existing target/release binaries.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$REPO/scripts/lib.sh"
 
-if [[ -t 1 ]]; then
-	BOLD=$'\033[1m' DIM=$'\033[2m' RESET=$'\033[0m'
-else
-	BOLD='' DIM='' RESET=''
-fi
-
-# A section header, then a few lines saying what to look for.
-section() {
-	printf '\n%s== %s ==%s\n' "$BOLD" "$1" "$RESET"
-	shift
-	local line
-	for line in "$@"; do
-		printf '%s%s%s\n' "$DIM" "$line" "$RESET"
-	done
-}
-
-# Show a command, then run it.
-show() {
-	printf '%s$ %s%s\n' "$BOLD" "$*" "$RESET"
-	"$@"
-}
-
 [[ $EUID -eq 0 ]] || die "run the demo as root (containers need namespaces, mounts and cgroups)"
 
-# ---------------------------------------------------------------------------------
-section "Setting up" "Installing missing packages and building the runtime."
-ensure_packages busybox-static jq procps
-if [[ -n "${RUNTIME:-}" ]]; then
-	RT=$(command -v "$RUNTIME") || die "RUNTIME=$RUNTIME: not found"
-else
-	ensure_packages libseccomp-dev pkg-config
-	ensure_cargo
-	(cd "$REPO" && cargo build --release -p coracle-runtime)
-	RT="${CARGO_TARGET_DIR:-$REPO/target}/release/coracle-runtime"
-fi
-RT_NAME=$(basename "$RT")
-echo "runtime: $RT"
-
-DEMO=$(mktemp -d /tmp/coracle-demo.XXXXXX)
-STATE="$DEMO/state"   # the runtime's --root: where it keeps container state
-ID=$(random_hex 12)   # short hex IDs, as Docker shows them
-ID2=$(random_hex 12)
-CGROUP_PARENT=coracle-demo
-
-cleanup() {
-	local rc=$? id hier
-	set +e
-	trap - EXIT INT TERM
-	for id in "$ID" "$ID2"; do
-		"$RT" --root "$STATE" delete --force "$id" >/dev/null 2>&1
-	done
-	for hier in /sys/fs/cgroup /sys/fs/cgroup/*/; do
-		for id in "$ID" "$ID2"; do
-			[[ -d "${hier%/}/$CGROUP_PARENT/$id" ]] && rmdir "${hier%/}/$CGROUP_PARENT/$id"
+# The part that runs inside the throwaway host (re-invoked by unshare below).
+if [[ "${1:-}" == "--inside" ]]; then
+	if [[ -t 1 ]]; then
+		BOLD=$'\033[1m' DIM=$'\033[2m' RESET=$'\033[0m'
+	else
+		BOLD='' DIM='' RESET=''
+	fi
+	section() {
+		printf '\n%s== %s ==%s\n' "$BOLD" "$1" "$RESET"
+		shift
+		local line
+		for line in "$@"; do printf '%s%s%s\n' "$DIM" "$line" "$RESET"; done
+	}
+	show() {
+		printf '%s$ %s%s\n' "$BOLD" "$*" "$RESET"
+		"$@"
+	}
+	coracle() {
+		"$BIN/coracle" --root "$WORK/root" --run-root "$WORK/run" --cgroup-parent /coracle-demo "$@"
+	}
+	cleanup_inside() {
+		local id
+		for id in $(coracle ps -aq --no-trunc 2>/dev/null); do
+			coracle rm -f "$id" >/dev/null 2>&1 || true
 		done
-		[[ -d "${hier%/}/$CGROUP_PARENT" ]] && rmdir "${hier%/}/$CGROUP_PARENT" 2>/dev/null
-	done
-	if [[ -n "$(mounts_under "$DEMO")" ]]; then
-		echo "warning: mounts remain under $DEMO; not removing it" >&2
+	}
+	trap cleanup_inside EXIT
+	ip link set lo up
+
+	section "an image" "A busybox image made by scripts/mkimage.sh, loaded like a 'docker save' archive."
+	show coracle load -i "$WORK/layout"
+	show coracle images
+
+	section "run a web server" "Detached, port 8080 of the host published to port 80 of the container."
+	mkdir -p "$WORK/www"
+	echo "Hello from a Coracle container" >"$WORK/www/index.html"
+	show coracle run -d --name web -p 8080:80 -v "$WORK/www:/www:ro" busybox httpd -f -p 80 -h /www
+	show coracle ps
+
+	section "the page, through the published port" "From the host: DNAT to the container's eth0."
+	show busybox timeout 5 busybox wget -qO- http://127.0.0.1:8080/
+
+	section "inside: PID 1" "The container's process is PID 1; the exec'd ps has PPID 0 (its parent is outside)."
+	show coracle exec web ps -o pid,ppid,user,args
+	show coracle exec web hostname
+
+	section "inside: the network" "eth0 with the next free address of 172.17.0.0/16, default route via the bridge."
+	show coracle exec web ifconfig
+	show coracle exec web route -n
+
+	section "on the host: the bridge and the veth" "coracle0 holds the gateway 172.17.0.1; the container's veth is enslaved to it."
+	show ip addr show coracle0
+	# (stderr dropped: iproute2 cannot name the peer's namespace from inside unshare)
+	show ip -br link show master coracle0 2>/dev/null
+	show coracle port web
+
+	section "the process tree" "Each container sits under its own small shim, whose parent is init (or the nearest subreaper)."
+	local_pid=$(coracle inspect -f '{{.State.Pid}}' web)
+	shim_pid=$(awk '{print $4}' "/proc/$local_pid/stat")
+	show ps -o pid,ppid,rss,comm -p "$shim_pid,$local_pid"
+
+	section "container to container" "A second container fetches the page from the first over the bridge."
+	web_ip=$(coracle inspect -f '{{.NetworkSettings.IPAddress}}' web)
+	show coracle run --rm busybox wget -qO- "http://$web_ip/"
+
+	section "clean up" "stop, rm; the veth, address, rules and mounts go with the container."
+	show coracle stop -t 1 web
+	show coracle rm web
+	show coracle ps -a
+	show ip -br link show master coracle0 2>/dev/null
+	exit 0
+fi
+
+WORK=$(mktemp -d /tmp/coracle-demo.XXXXXX)
+cleanup() {
+	local rc=$?
+	set +e
+	if [[ -n "$(mounts_under "$WORK")" ]]; then
+		echo "warning: mounts remain under $WORK; not removing it" >&2
 	else
-		rm -rf "$DEMO"
+		rm -rf "$WORK"
 	fi
-	if ((rc == 0)); then
-		printf '\n%sDone: containers deleted, temporary files removed.%s\n' "$BOLD" "$RESET"
-	else
-		printf '\n%sThe demo stopped at a failed step (status %d); everything it made was removed.%s\n' \
-			"$BOLD" "$rc" "$RESET" >&2
-	fi
+	cgroup_rmdir_tree coracle-demo
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A bundle whose process runs SCRIPT with busybox sh, with its hostname set to the
-# container ID (as Docker does) and its own cgroup under /coracle-demo.
-make_bundle() {
-	local dir=$1 id=$2
-	shift 2
-	"$REPO/scripts/mkbundle.sh" "$dir" -- "$@" >/dev/null
-	jq --arg id "$id" --arg cg "/$CGROUP_PARENT/$id" \
-		'.hostname = $id | .linux.cgroupsPath = $cg' "$dir/config.json" >"$dir/config.json.new"
-	mv "$dir/config.json.new" "$dir/config.json"
-}
+step "packages"
+ensure_packages busybox-static umoci openssl iproute2 nftables libseccomp-dev pkg-config procps util-linux
 
-# What the shell inside the first container runs, from a file in its rootfs, so ps
-# shows a short command line.
-make_bundle "$DEMO/bundle" "$ID" sh /inside.sh
-cat >"$DEMO/bundle/rootfs/inside.sh" <<'INSIDE'
-echo "--- echo PID \$\$"
-echo "PID $$"
-echo "--- hostname"
-hostname
-echo "--- ps -ef"
-ps -ef
-echo "--- ls -l /proc/self/ns/"
-ls -l /proc/self/ns/
-echo "--- cat /proc/self/cgroup"
-cat /proc/self/cgroup
-INSIDE
-make_bundle "$DEMO/bundle-bg" "$ID2" sleep 600
-echo "bundles: $DEMO/bundle (rootfs + config.json), $DEMO/bundle-bg"
-
-# ---------------------------------------------------------------------------------
-section "The host" \
-	"First the host's own view, to compare with the container's below."
-show hostname
-echo "this script runs as PID $$ on the host"
-echo "host namespaces of this script:"
-declare -A HOST_NS
-for ns in cgroup ipc mnt net pid uts user time; do
-	HOST_NS[$ns]=$(readlink "/proc/$$/ns/$ns")
-	printf '  %-7s %s\n' "$ns" "${HOST_NS[$ns]}"
-done
-
-# ---------------------------------------------------------------------------------
-section "Inside a container" \
-	"The runtime creates new PID, mount, UTS, IPC, network and cgroup namespaces, pivots" \
-	"into the busybox rootfs and starts sh. What to look for:" \
-	"  * the shell is PID 1, like nginx's master process in a Docker container;" \
-	"  * the hostname is the container ID, not the host's name;" \
-	"  * ps sees only the container's own processes (the shell and ps itself);" \
-	"  * the namespace inodes differ from the host's (compared after this);" \
-	"  * /proc/self/cgroup shows '/': the cgroup namespace hides the host's tree."
-if ! show "$RT" --root "$STATE" run --bundle "$DEMO/bundle" "$ID" </dev/null | tee "$DEMO/inside.out"; then
-	die "$RT_NAME could not run the container"
+BIN="${CARGO_TARGET_DIR:-$REPO/target}/release"
+if [[ -z "${NO_BUILD:-}" ]]; then
+	step "cargo build --release (coracle, coracle-shim, coracle-runtime, coracle-dns)"
+	ensure_cargo
+	(cd "$REPO" && cargo build --release -p coracle-cli -p coracle-shim -p coracle-runtime -p coracle-network)
 fi
-
-section "Namespaces: host vs container" \
-	"An inode number names a namespace: the same number means shared with the host."
-printf '  %-7s %-20s %-20s %s\n' namespace host container ""
-for ns in cgroup ipc mnt net pid uts user time; do
-	inside=$(sed -n "s|.* $ns -> \\($ns:\\[[0-9]*\\]\\)\$|\\1|p" "$DEMO/inside.out")
-	if [[ -z "$inside" ]]; then
-		verdict="(not seen)"
-	elif [[ "$inside" == "${HOST_NS[$ns]}" ]]; then
-		verdict="shared with the host"
-	else
-		verdict="the container's own"
-	fi
-	printf '  %-7s %-20s %-20s %s\n' "$ns" "${HOST_NS[$ns]}" "${inside:--}" "$verdict"
+for b in coracle coracle-shim coracle-runtime coracle-dns; do
+	[[ -x "$BIN/$b" ]] || die "$BIN/$b is missing (build it, or unset NO_BUILD)"
 done
 
-# ---------------------------------------------------------------------------------
-section "A container in the background" \
-	"run --detach returns once the container runs; the runtime keeps its state under --root."
-if ! show "$RT" --root "$STATE" run --bundle "$DEMO/bundle-bg" --detach "$ID2" \
-	</dev/null >"$DEMO/bg.log" 2>&1; then
-	cat "$DEMO/bg.log" >&2
-	die "$RT_NAME could not start the detached container"
-fi
-show "$RT" --root "$STATE" list
-# (runc prints the state JSON without a final newline)
-printf '%s$ %s%s\n%s\n' "$BOLD" "$RT --root $STATE state $ID2" "$RESET" \
-	"$("$RT" --root "$STATE" state "$ID2")"
-HOST_PID=$("$RT" --root "$STATE" state "$ID2" | jq -r .pid)
+step "image"
+# The layout's tag "busybox" loads as busybox:latest.
+"$REPO/scripts/mkimage.sh" "$WORK/layout" busybox -- sh >/dev/null
 
-section "One process, two PIDs" \
-	"The host sees the container's sleep as PID $HOST_PID; inside its PID namespace it is PID 1." \
-	"exec starts a new process (here ps) inside the running container's namespaces."
-show "$RT" --root "$STATE" ps "$ID2"
-show "$RT" --root "$STATE" exec "$ID2" ps -ef
-
-section "Stopping and deleting" \
-	"kill sends a signal to the container's PID 1; delete removes its state and cgroup."
-show "$RT" --root "$STATE" kill "$ID2" KILL
-for _ in $(seq 1 50); do
-	status=$("$RT" --root "$STATE" state "$ID2" | jq -r .status)
-	[[ "$status" == stopped ]] && break
-	sleep 0.1
-done
-echo "status: $status"
-show "$RT" --root "$STATE" delete "$ID2"
-show "$RT" --root "$STATE" list
+step "the scenario, in a throwaway host (unshare --net --mount)"
+WORK="$WORK" BIN="$BIN" unshare --net --mount --propagation private "$0" --inside
+echo
+echo "done: everything the demo made is gone."

@@ -38,9 +38,9 @@ fn engine_error(e: EngineError) -> anyhow::Error {
 pub fn open_engine(ctx: &Context) -> Result<Engine> {
     let mut cfg = EngineConfig::new(&ctx.root, &ctx.run_root);
     let subnet = coracle_network::subnet::parse_subnet(&ctx.subnet)
-        .map_err(|e| anyhow::anyhow!("--subnet: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--default-subnet: {e}"))?;
     let sub = coracle_network::subnet::Subnet::new(subnet)
-        .map_err(|e| anyhow::anyhow!("--subnet: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--default-subnet: {e}"))?;
     cfg.bridge = BridgeConfig {
         name: ctx.bridge.clone(),
         subnet,
@@ -54,7 +54,7 @@ pub fn open_engine(ctx: &Context) -> Result<Engine> {
         ctx.run_root.display().to_string(),
         "--bridge".into(),
         ctx.bridge.clone(),
-        "--subnet".into(),
+        "--default-subnet".into(),
         ctx.subnet.clone(),
         "--cgroup-parent".into(),
         ctx.cgroup_parent.clone(),

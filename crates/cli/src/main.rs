@@ -58,12 +58,12 @@ struct Cli {
     bridge: String,
     /// The default bridge network's subnet (the gateway is its first address).
     #[arg(
-        long,
+        long = "default-subnet",
         global = true,
         env = "CORACLE_SUBNET",
         default_value = "172.17.0.0/16"
     )]
-    subnet: String,
+    default_subnet: String,
     /// The cgroup containers' cgroups are made under.
     #[arg(
         long,
@@ -199,7 +199,7 @@ fn main() -> ExitCode {
         root: cli.root,
         run_root: cli.run_root,
         bridge: cli.bridge,
-        subnet: cli.subnet,
+        subnet: cli.default_subnet,
         cgroup_parent: cli.cgroup_parent,
         insecure_registries: cli.insecure_registries,
     };

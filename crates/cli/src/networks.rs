@@ -47,9 +47,9 @@ pub struct CreateArgs {
     /// Driver to manage the network (only "bridge").
     #[arg(short, long, default_value = "bridge")]
     driver: String,
-    // `--subnet CIDR` after `network create` is the network's subnet. It is not a field here:
-    // the global `--subnet` (the default bridge's) has the same name, so clap hands every
-    // `--subnet` to both; `network_subnet_arg` reads it from the command line instead.
+    /// Subnet in CIDR format (chosen from Docker's pools when not given).
+    #[arg(long)]
+    subnet: Option<String>,
     /// Restrict external access to the network.
     #[arg(long)]
     internal: bool,
@@ -232,55 +232,15 @@ fn parse_subnet(s: &str) -> Result<coracle_network::subnet::Ipv4Net, String> {
     coracle_network::subnet::parse_subnet(s).map_err(|e| format!("invalid subnet {s}: {e}"))
 }
 
-/// The `--subnet` given after `network create` (None when only the global one was given).
-fn network_subnet_arg() -> Option<String> {
-    let argv: Vec<String> = std::env::args().collect();
-    let create = argv
-        .windows(2)
-        .position(|w| w[0] == "network" && w[1] == "create")?;
-    let rest = &argv[create + 2..];
-    let mut found = None;
-    let mut i = 0;
-    while i < rest.len() {
-        if rest[i] == "--" {
-            break;
-        }
-        if rest[i] == "--subnet" {
-            found = rest.get(i + 1).cloned();
-            i += 1;
-        } else if let Some(v) = rest[i].strip_prefix("--subnet=") {
-            found = Some(v.to_string());
-        }
-        i += 1;
-    }
-    found
-}
-
-/// The default bridge's subnet: the manager's record, else the global `--subnet` as given
-/// before the subcommand, else `CORACLE_SUBNET`, else Docker's 172.17.0.0/16.
+/// The default bridge's subnet: the manager's record, else `--default-subnet`.
 fn default_bridge_subnet(
+    ctx: &Context,
     mgr: &coracle_network::manager::Manager,
 ) -> Option<coracle_network::subnet::Ipv4Net> {
     if let Ok(def) = mgr.network("bridge") {
         return Some(def.subnet);
     }
-    let argv: Vec<String> = std::env::args().collect();
-    let stop = argv
-        .iter()
-        .position(|a| a == "network")
-        .unwrap_or(argv.len());
-    let mut given = None;
-    for (i, a) in argv[..stop].iter().enumerate() {
-        if a == "--subnet" {
-            given = argv.get(i + 1).cloned();
-        } else if let Some(v) = a.strip_prefix("--subnet=") {
-            given = Some(v.to_string());
-        }
-    }
-    let text = given
-        .or_else(|| std::env::var("CORACLE_SUBNET").ok())
-        .unwrap_or_else(|| "172.17.0.0/16".to_string());
-    parse_subnet(&text).ok()
+    parse_subnet(&ctx.subnet).ok()
 }
 
 pub fn create(ctx: &Context, args: &CreateArgs) -> Result<u8> {
@@ -294,11 +254,7 @@ pub fn create(ctx: &Context, args: &CreateArgs) -> Result<u8> {
     if PREDEFINED.contains(&args.name.as_str()) {
         return daemon_error(format!("network with name {} already exists", args.name));
     }
-    let requested = match network_subnet_arg()
-        .as_deref()
-        .map(parse_subnet)
-        .transpose()
-    {
+    let requested = match args.subnet.as_deref().map(parse_subnet).transpose() {
         Ok(s) => s,
         Err(e) => return daemon_error(e),
     };
@@ -307,7 +263,7 @@ pub fn create(ctx: &Context, args: &CreateArgs) -> Result<u8> {
     if mgr.network(&args.name).is_ok() {
         return daemon_error(format!("network with name {} already exists", args.name));
     }
-    let default = default_bridge_subnet(&mgr);
+    let default = default_bridge_subnet(ctx, &mgr);
     let existing: Vec<subnet::Ipv4Net> = mgr
         .networks()
         .map_err(manager_error)?

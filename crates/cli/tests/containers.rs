@@ -148,7 +148,7 @@ impl Host {
             .arg(self.dir.path().join("root"))
             .arg("--run-root")
             .arg(self.dir.path().join("run"))
-            .args(["--bridge", &self.bridge, "--subnet", &self.subnet])
+            .args(["--bridge", &self.bridge, "--default-subnet", &self.subnet])
             .args(["--cgroup-parent", &self.cgroup_parent])
             .args(args);
         c
@@ -548,12 +548,17 @@ fn a_killed_shim_leaves_the_container_recorded_and_rm_f_cleans_it() {
     }
     let h = Host::new();
     let id = h.ok(&["run", "-d", "box"]).trim().to_string();
-    let shim_pid: i32 =
-        fs::read_to_string(h.dir.path().join("run/shims").join(&id).join("shim.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+    let shim_pid: i32 = fs::read_to_string(
+        h.dir
+            .path()
+            .join("run/shims")
+            .join(&id[..12])
+            .join("shim.pid"),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(shim_pid),
         nix::sys::signal::Signal::SIGKILL,

@@ -144,7 +144,7 @@ impl Host {
             .arg(self.root())
             .arg("--run-root")
             .arg(self.dir.path().join("run"))
-            .args(["--bridge", &self.bridge, "--subnet", &self.subnet])
+            .args(["--bridge", &self.bridge, "--default-subnet", &self.subnet])
             .args(["--cgroup-parent", &self.cgroup_parent])
             .args(args);
         c

@@ -11,7 +11,7 @@
 //! <root>/containers/<id>/<id>-json.log its log (Docker's json-file format), kept by the shim
 //! <root>/network/                      networks, endpoints, address allocations
 //! <run-root>/netns/<id>                its network namespace, pinned by a bind mount
-//! <run-root>/shims/<id>/               shim.pid, status.json, attach.sock, ctl.sock
+//! <run-root>/shims/<short id>/         shim.pid, status.json, attach.sock, ctl.sock
 //! <run-root>/runtime/<id>/             the runtime's state
 //! ```
 //!
@@ -193,8 +193,10 @@ impl Engine {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
+    /// Named by the short id: unix socket paths must fit in 108 bytes, and a full id
+    /// under a temporary --run-root does not (a 48-bit prefix collision is not a real risk).
     pub fn shim_dir(&self, id: &str) -> PathBuf {
-        self.cfg.run_root.join("shims").join(id)
+        self.cfg.run_root.join("shims").join(&id[..id.len().min(12)])
     }
 
     pub fn netns_dir(&self) -> PathBuf {

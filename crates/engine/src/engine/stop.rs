@@ -82,16 +82,25 @@ impl Engine {
             // Restarts the shim made since we last looked, as Restart + Start pairs, so the
             // record's count matches what happened (one still in progress is left to below).
             let done = s.restart_count - u32::from(s.state == "restarting" && s.restart_count > 0);
-            while rec.restart_count < done && rec.state == State::Running {
-                self.observe(&rec.id, Transition::Restart, StateChange::default())?;
-                rec = self.observe(
-                    &rec.id,
-                    Transition::Start,
-                    StateChange {
-                        pid: Some(if s.pid > 0 { s.pid } else { rec.pid }),
-                        ..Default::default()
-                    },
-                )?;
+            let pid = if s.pid > 0 { s.pid } else { rec.pid };
+            let start = StateChange {
+                pid: Some(pid),
+                ..Default::default()
+            };
+            // Bounded: a transition another process refused leaves the record as it was.
+            for _ in 0..2 * (done.saturating_sub(rec.restart_count) + 1) {
+                if rec.restart_count >= done {
+                    break;
+                }
+                rec = match rec.state {
+                    // Entering `restarting` counts the restart; leaving it does not.
+                    State::Running => {
+                        self.observe(&rec.id, Transition::Restart, StateChange::default())?;
+                        self.observe(&rec.id, Transition::Start, start.clone())?
+                    }
+                    State::Restarting => self.observe(&rec.id, Transition::Start, start.clone())?,
+                    _ => break,
+                };
             }
         }
         let change = match &status {
