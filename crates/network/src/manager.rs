@@ -176,20 +176,27 @@ pub struct ManagerConfig {
 
 pub struct Manager {
     cfg: ManagerConfig,
-    ipam: FileStore,
+    /// Address allocations: a flock'd file store by default, the engine's database when the
+    /// engine opens the manager ([`Manager::open_with_ipam`]).
+    ipam: Box<dyn IpamStore>,
     _lock: File,
 }
 
 impl Manager {
     /// Open the state and take the manager lock (held until drop).
     pub fn open(cfg: ManagerConfig) -> Result<Manager> {
+        let ipam = FileStore::open(cfg.state_dir.join("ipam"))?;
+        Self::open_with_ipam(cfg, Box::new(ipam))
+    }
+
+    /// Like [`Manager::open`], with the address allocations kept in `ipam`.
+    pub fn open_with_ipam(cfg: ManagerConfig, ipam: Box<dyn IpamStore>) -> Result<Manager> {
         for d in [&cfg.state_dir, &cfg.run_dir] {
             std::fs::create_dir_all(d).map_err(io("mkdir", d))?;
         }
         let lock_path = cfg.state_dir.join("lock");
         let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
         lock.lock().map_err(io("flock", &lock_path))?;
-        let ipam = FileStore::open(cfg.state_dir.join("ipam"))?;
         Ok(Manager {
             cfg,
             ipam,

@@ -196,7 +196,10 @@ impl Engine {
     /// Named by the short id: unix socket paths must fit in 108 bytes, and a full id
     /// under a temporary --run-root does not (a 48-bit prefix collision is not a real risk).
     pub fn shim_dir(&self, id: &str) -> PathBuf {
-        self.cfg.run_root.join("shims").join(&id[..id.len().min(12)])
+        self.cfg
+            .run_root
+            .join("shims")
+            .join(&id[..id.len().min(12)])
     }
 
     pub fn netns_dir(&self) -> PathBuf {
@@ -208,16 +211,21 @@ impl Engine {
     }
 
     /// The network manager (it holds a lock until dropped: open it only around a change).
+    /// Address allocations live in the engine's database, next to the containers.
     pub fn network(&self) -> Result<Manager> {
-        Manager::open(ManagerConfig {
-            state_dir: self.cfg.root.join("network"),
-            run_dir: self.cfg.run_root.join("network"),
-            table: self.cfg.nft_table.clone(),
-            default_bridge: self.cfg.bridge.clone(),
-            dns_binary: self.cfg.dns_binary.clone(),
-            dns_port: 53,
-            host_port_range: None,
-        })
+        let ipam = Store::open(&self.cfg.root)?;
+        Manager::open_with_ipam(
+            ManagerConfig {
+                state_dir: self.cfg.root.join("network"),
+                run_dir: self.cfg.run_root.join("network"),
+                table: self.cfg.nft_table.clone(),
+                default_bridge: self.cfg.bridge.clone(),
+                dns_binary: self.cfg.dns_binary.clone(),
+                dns_port: 53,
+                host_port_range: None,
+            },
+            Box::new(ipam),
+        )
         .map_err(|e| EngineError::Network(e.to_string()))
     }
 
