@@ -1178,6 +1178,86 @@ fn resolve_exec_user(engine: &Engine, rec: &ContainerRecord, user: &str) -> Resu
     Ok(format!("{}:{gid}", entry.uid))
 }
 
+// --- attach ----------------------------------------------------------------------------------
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long = "no-stdin")]
+    no_stdin: bool,
+    container: String,
+}
+
+/// `docker attach`: the shim's attach socket, live output from now on (multiplexed frames
+/// without a tty, raw bytes with one), our stdin to the container when it was started with
+/// `-i`; returns the container's exit code once it ends.
+pub fn attach(ctx: &Context, args: &AttachArgs) -> Result<u8> {
+    let engine = open_engine(ctx)?;
+    let rec = engine.container(&args.container).map_err(engine_error)?;
+    if rec.state != State::Running {
+        return Err(Exit(
+            1,
+            "You cannot attach to a stopped container, start it first".into(),
+        )
+        .into());
+    }
+    let cfg = engine.container_config(&rec).map_err(engine_error)?;
+    let stdin = cfg.config.open_stdin && !args.no_stdin;
+    let sock = engine.shim_dir(&rec.id).join("attach.sock");
+    let mut stream =
+        UnixStream::connect(&sock).with_context(|| format!("connect {}", sock.display()))?;
+    writeln!(
+        stream,
+        "{}",
+        json!({"stdin": stdin, "stdout": true, "stderr": true})
+    )?;
+    let _raw = if cfg.config.tty {
+        RawTerminal::enter()
+    } else {
+        None
+    };
+    if stdin {
+        let mut writer = stream.try_clone()?;
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut writer);
+            let _ = writer.shutdown(std::net::Shutdown::Write);
+        });
+    }
+    if cfg.config.tty {
+        io::copy(&mut stream, &mut io::stdout().lock())?;
+    } else {
+        demux(&mut stream)?;
+    }
+    let rec = engine
+        .wait_exit(&rec.id, Some(std::time::Duration::from_secs(10)))
+        .map_err(engine_error)?;
+    Ok(u8::try_from(rec.exit_code.clamp(0, 255)).unwrap_or(255))
+}
+
+/// Docker's stream framing: [stream, 0, 0, 0, big-endian u32 length] then the payload.
+fn demux(stream: &mut impl Read) -> io::Result<()> {
+    let mut header = [0u8; 8];
+    loop {
+        match stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload)?;
+        if header[0] == 2 {
+            let mut err = io::stderr().lock();
+            err.write_all(&payload)?;
+            err.flush()?;
+        } else {
+            let mut out = io::stdout().lock();
+            out.write_all(&payload)?;
+            out.flush()?;
+        }
+    }
+}
+
 // --- inspect / port / top ------------------------------------------------------------------
 
 fn rfc3339(t: Option<SystemTime>) -> String {

@@ -118,6 +118,8 @@ enum Command {
     Port(containers::PortArgs),
     /// Display the running processes of a container.
     Top(containers::TopArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(containers::AttachArgs),
     /// Teardown after a container's process ended (called by its shim).
     #[command(name = "container-cleanup", hide = true)]
     ContainerCleanup { id: String },
@@ -225,6 +227,7 @@ fn main() -> ExitCode {
         Command::Rename(args) => containers::rename(&ctx, &args),
         Command::Port(args) => containers::port(&ctx, &args),
         Command::Top(args) => containers::top(&ctx, &args),
+        Command::Attach(args) => containers::attach(&ctx, &args),
         Command::ContainerCleanup { id } => containers::container_cleanup(&ctx, &id),
         Command::Image(cmd) => images::image_command(&ctx, cmd),
         Command::Images(args) => images::list(&ctx, &args),

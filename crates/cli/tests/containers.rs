@@ -388,6 +388,46 @@ fn a_foreground_run_streams_output_returns_the_exit_code_and_rm_removes_it() {
 }
 
 #[test]
+fn attach_streams_live_output_and_stdin() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    h.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "echoer",
+        "box",
+        "sh",
+        "-c",
+        "while read l; do echo got:$l; echo err:$l >&2; done",
+    ]);
+    let mut child = h
+        .coracle_cmd(&["attach", "echoer"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"one\ntwo\n").unwrap();
+    } // EOF on stdin ends the loop, and the container.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got:one\ngot:two\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err:one\nerr:two\n");
+    assert_eq!(out.status.code(), Some(0));
+    let err = h.fails(&["attach", "echoer"], 1);
+    assert!(
+        err.contains("cannot attach to a stopped container"),
+        "{err}"
+    );
+}
+
+#[test]
 fn network_modes_host_none_and_container() {
     if !require_root() {
         return;
