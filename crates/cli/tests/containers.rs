@@ -4,237 +4,21 @@
 //! article shows: PID 1, the hostname, `eth0` and its default route, the veth on the bridge,
 //! PPID 0 for an exec'd process, the shim above the container's PID 1.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn require_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipped: needs root");
-    false
-}
-
-/// The helper binaries `coracle` starts must sit next to it (cargo builds them with the
-/// workspace; scripts/test.sh runs `cargo build --workspace` first).
-fn check_siblings() {
-    let dir = Path::new(env!("CARGO_BIN_EXE_coracle"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    for bin in ["coracle-shim", "coracle-runtime", "coracle-dns"] {
-        assert!(
-            dir.join(bin).is_file(),
-            "{} is missing: run `cargo build --workspace` first",
-            dir.join(bin).display()
-        );
-    }
-}
-
-/// One OCI layout per test binary: `box` = busybox whose default command sleeps.
-fn layout() -> &'static Path {
-    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
-    LAYOUT.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-containers-layout");
-        if !dir.join("index.json").is_file() {
-            let _ = fs::remove_dir_all(&dir);
-            let out = Command::new(repo_root().join("scripts/mkimage.sh"))
-                .arg(&dir)
-                .args(["box", "--expose", "80/tcp", "--", "sleep", "3600"])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "mkimage.sh: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dir
-    })
-}
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A throwaway host: its own network and mount namespace, roots, bridge, subnet, cgroup.
-struct Host {
-    holder: Child,
-    dir: tempfile::TempDir,
-    bridge: String,
-    subnet: String,
-    gateway: String,
-    cgroup_parent: String,
-}
-
-impl Host {
-    fn new() -> Host {
-        check_siblings();
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let tag = (std::process::id() as usize * 7 + n) % 200 + 20;
-        let holder = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--propagation",
-                "private",
-                "sleep",
-                "600",
-            ])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let host = Host {
-            holder,
-            dir: tempfile::tempdir().unwrap(),
-            bridge: format!("crt{}x{n}", std::process::id() % 10000),
-            subnet: format!("10.{tag}.{n}.0/24"),
-            gateway: format!("10.{tag}.{n}.1"),
-            cgroup_parent: format!("/coracle-test-cli-{}-{n}", std::process::id()),
-        };
-        // Wait until unshare has exec'd sleep in the new namespaces.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while fs::read_link(format!("/proc/{}/ns/net", host.holder.id())).ok()
-            == fs::read_link("/proc/self/ns/net").ok()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "unshare did not enter a new namespace"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        host.sh("ip link set lo up");
-        let out = host.coracle(&["load", "-i", layout().to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "load: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        host
-    }
-
-    fn enter(&self) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg("--target")
-            .arg(self.holder.id().to_string())
-            .args(["--net", "--mount", "--"]);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    /// A shell command in the throwaway host; returns stdout, insisting on success.
-    fn sh(&self, script: &str) -> String {
-        let out = self.enter().args(["sh", "-c", script]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn coracle_cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.enter();
-        c.arg(env!("CARGO_BIN_EXE_coracle"))
-            .arg("--root")
-            .arg(self.dir.path().join("root"))
-            .arg("--run-root")
-            .arg(self.dir.path().join("run"))
-            .args(["--bridge", &self.bridge, "--default-subnet", &self.subnet])
-            .args(["--cgroup-parent", &self.cgroup_parent])
-            .args(args);
-        c
-    }
-
-    fn coracle(&self, args: &[&str]) -> Output {
-        self.coracle_cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.coracle(args);
-        assert!(
-            out.status.success(),
-            "coracle {args:?} ({:?}): {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.coracle(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "coracle {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn inspect(&self, name: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
-        v[0].clone()
-    }
-
-    /// Waits (bounded) until `cond` holds for the container's inspect output.
-    fn wait_for(&self, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = self.inspect(name);
-            if cond(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {v:#}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        // Remove every container (stops their shims), then end the namespace holder.
-        if let Ok(out) = self.coracle_cmd(&["ps", "-aq", "--no-trunc"]).output() {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.coracle_cmd(&["rm", "-f", id]).output();
-            }
-        }
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-        for sub in [
-            "memory",
-            "pids",
-            "cpu,cpuacct",
-            "freezer",
-            "devices",
-            "blkio",
-            "cpuset",
-            "unified",
-        ] {
-            let _ = fs::remove_dir(format!("/sys/fs/cgroup/{sub}{}", self.cgroup_parent));
-        }
-    }
-}
+use common::{require_root, Host};
 
 #[test]
 fn the_seed_scenario_pid1_hostname_eth0_route_veth_published_port_and_the_shim_tree() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     let id = h
         .ok(&[
             "run",
@@ -346,7 +130,7 @@ fn a_foreground_run_streams_output_returns_the_exit_code_and_rm_removes_it() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     let out = h.coracle(&[
         "run",
         "--rm",
@@ -392,7 +176,7 @@ fn attach_streams_live_output_and_stdin() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     h.ok(&[
         "run",
         "-d",
@@ -432,7 +216,7 @@ fn network_modes_host_none_and_container() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     // none: only lo.
     let links = h.ok(&[
         "run",
@@ -495,7 +279,7 @@ fn limits_are_enforced_inside() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     let id = h
         .ok(&[
             "run",
@@ -560,7 +344,7 @@ fn restart_on_failure_fires_then_gives_up() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     h.ok(&[
         "run",
         "-d",
@@ -586,7 +370,7 @@ fn a_killed_shim_leaves_the_container_recorded_and_rm_f_cleans_it() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     let id = h.ok(&["run", "-d", "box"]).trim().to_string();
     let shim_pid: i32 = fs::read_to_string(
         h.dir
@@ -625,7 +409,7 @@ fn twenty_concurrent_runs_get_twenty_addresses() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     let children: Vec<Child> = (0..20)
         .map(|i| {
             h.coracle_cmd(&["run", "-d", "--name", &format!("c{i}"), "box"])
@@ -662,7 +446,7 @@ fn bad_input_gets_the_right_code_and_leaves_nothing() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("c");
     let err = h.fails(&["run", "--pull", "never", "nosuchimage"], 125);
     assert!(err.contains("No such image: nosuchimage"), "{err}");
     let err = h.fails(&["run", "-p", "99999:80", "box", "true"], 125);

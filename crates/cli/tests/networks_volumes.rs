@@ -3,234 +3,13 @@
 //! namespace held by a `sleep` we start and kill by PID), roots, bridge, subnets and cgroup
 //! parent; every container it made is removed at the end.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
+use common::{require_root, Host};
 use serde_json::Value;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn require_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipped: needs root");
-    false
-}
-
-/// `coracle` starts these; cargo builds them with the workspace (`cargo build --workspace`).
-fn check_siblings() {
-    let dir = Path::new(env!("CARGO_BIN_EXE_coracle")).parent().unwrap();
-    for bin in ["coracle-shim", "coracle-runtime", "coracle-dns"] {
-        assert!(
-            dir.join(bin).is_file(),
-            "{} is missing: run `cargo build --workspace` first",
-            dir.join(bin).display()
-        );
-    }
-}
-
-/// One OCI layout for this test binary: `box`, busybox whose default command sleeps.
-fn layout() -> &'static Path {
-    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
-    LAYOUT.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-netvol-layout");
-        if !dir.join("index.json").is_file() {
-            let _ = fs::remove_dir_all(&dir);
-            let out = Command::new(repo_root().join("scripts/mkimage.sh"))
-                .arg(&dir)
-                .args(["box", "--", "sleep", "600"])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "mkimage.sh: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dir
-    })
-}
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A throwaway host with its own roots, default bridge, subnets and cgroup parent.
-struct Host {
-    holder: Child,
-    dir: tempfile::TempDir,
-    bridge: String,
-    subnet: String,
-    /// A free /24 for a user-defined network: `net_subnet(k)` for the k-th one.
-    tag: usize,
-    n: usize,
-    cgroup_parent: String,
-}
-
-impl Host {
-    fn new() -> Host {
-        check_siblings();
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let tag = (std::process::id() as usize * 13 + n) % 200 + 30;
-        let holder = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--propagation",
-                "private",
-                "sleep",
-                "600",
-            ])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let host = Host {
-            holder,
-            dir: tempfile::tempdir().unwrap(),
-            bridge: format!("crtest{n}"),
-            subnet: format!("10.{tag}.{n}.0/24"),
-            tag,
-            n,
-            cgroup_parent: format!("/coracle-test-netvol-{}-{n}", std::process::id()),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while fs::read_link(format!("/proc/{}/ns/net", host.holder.id())).ok()
-            == fs::read_link("/proc/self/ns/net").ok()
-        {
-            assert!(Instant::now() < deadline, "unshare did not start");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        host.sh("ip link set lo up");
-        host.ok(&["load", "-i", layout().to_str().unwrap()]);
-        host
-    }
-
-    fn net_subnet(&self, k: usize) -> String {
-        format!("10.{}.{}.0/24", self.tag, 100 + self.n * 4 + k)
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn enter(&self) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg("--target")
-            .arg(self.holder.id().to_string())
-            .args(["--net", "--mount", "--"]);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn sh(&self, script: &str) -> String {
-        let out = self.enter().args(["sh", "-c", script]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn coracle_cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.enter();
-        c.arg(env!("CARGO_BIN_EXE_coracle"))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--run-root")
-            .arg(self.dir.path().join("run"))
-            .args(["--bridge", &self.bridge, "--default-subnet", &self.subnet])
-            .args(["--cgroup-parent", &self.cgroup_parent])
-            .args(args);
-        c
-    }
-
-    fn coracle(&self, args: &[&str]) -> Output {
-        self.coracle_cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.coracle(args);
-        assert!(
-            out.status.success(),
-            "coracle {args:?} ({:?}): {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail with `code`; returns its stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.coracle(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "coracle {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// `coracle exec` retried for a while (DNS and ARP may take a moment after start).
-    fn exec_eventually(&self, args: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let mut full = vec!["exec"];
-            full.extend_from_slice(args);
-            let out = self.coracle(&full);
-            if out.status.success() {
-                return String::from_utf8(out.stdout).unwrap();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "coracle exec {args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if let Ok(out) = self.coracle_cmd(&["ps", "-aq", "--no-trunc"]).output() {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.coracle_cmd(&["rm", "-f", id]).output();
-            }
-        }
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-        for sub in [
-            "memory",
-            "pids",
-            "cpu,cpuacct",
-            "cpu",
-            "cpuacct",
-            "freezer",
-            "devices",
-            "blkio",
-            "cpuset",
-            "systemd",
-            "unified",
-            "",
-        ] {
-            let _ = fs::remove_dir(format!("/sys/fs/cgroup/{sub}{}", self.cgroup_parent));
-        }
-    }
-}
 
 fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
@@ -241,7 +20,7 @@ fn networks_create_list_inspect_resolve_names_and_refuse_removal_in_use() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("nv");
     // The predefined three, as Docker lists them.
     let ls = h.ok(&["network", "ls"]);
     let rows = lines(&ls);
@@ -348,7 +127,7 @@ fn connect_and_disconnect_a_running_container() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("nv");
     let subnet = h.net_subnet(0);
     h.ok(&["network", "create", "--subnet", &subnet, "side"]);
     let c = h.ok(&["run", "-d", "--name", "cc", "box"]);
@@ -412,7 +191,7 @@ fn volumes_create_list_inspect_keep_data_and_refuse_removal_in_use() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("nv");
     assert_eq!(
         h.ok(&["volume", "create", "data", "-l", "team=db"]).trim(),
         "data"
@@ -502,7 +281,7 @@ fn version_info_system_df_prune_and_stats() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
+    let h = Host::new("nv");
     let version = h.ok(&["version"]);
     for want in [
         "Client:",
