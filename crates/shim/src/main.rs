@@ -197,6 +197,8 @@ fn main() {
         cleanup(ready, e);
     }
     report(ready, &started);
+    // The shim now idles for the container's lifetime: keep only what it needs resident.
+    sys::release_free_memory();
     shim.run();
     shim.finish();
 }
