@@ -1258,6 +1258,52 @@ fn demux(stream: &mut impl Read) -> io::Result<()> {
     }
 }
 
+// --- cp ----------------------------------------------------------------------------------
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// CONTAINER:SRC_PATH or a local path.
+    src: String,
+    /// CONTAINER:DEST_PATH or a local path.
+    dest: String,
+}
+
+/// `CONTAINER:PATH`, as docker splits it: a local path is one that starts with `/` or `.`,
+/// or has no `:`.
+fn container_path(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':').filter(|(c, _)| !c.is_empty())
+}
+
+pub fn cp(ctx: &Context, args: &CpArgs) -> Result<u8> {
+    let engine = open_engine(ctx)?;
+    let absolute = |p: &str| {
+        let p = if p.is_empty() { "/" } else { p };
+        std::path::PathBuf::from(if p.starts_with('/') {
+            p.to_string()
+        } else {
+            format!("/{p}")
+        })
+    };
+    match (container_path(&args.src), container_path(&args.dest)) {
+        (Some((c, p)), None) => engine
+            .copy_from(c, &absolute(p), std::path::Path::new(&args.dest))
+            .map_err(|e| Exit(1, e.to_string()))?,
+        (None, Some((c, p))) => engine
+            .copy_to(c, std::path::Path::new(&args.src), &absolute(p))
+            .map_err(|e| Exit(1, e.to_string()))?,
+        (Some(_), Some(_)) => {
+            return Err(Exit(1, "copying between containers is not supported".into()).into())
+        }
+        (None, None) => {
+            return Err(Exit(1, "must specify at least one container source".into()).into())
+        }
+    }
+    Ok(0)
+}
+
 // --- inspect / port / top ------------------------------------------------------------------
 
 fn rfc3339(t: Option<SystemTime>) -> String {

@@ -120,6 +120,8 @@ enum Command {
     Top(containers::TopArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(containers::AttachArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(containers::CpArgs),
     /// Teardown after a container's process ended (called by its shim).
     #[command(name = "container-cleanup", hide = true)]
     ContainerCleanup { id: String },
@@ -228,6 +230,7 @@ fn main() -> ExitCode {
         Command::Port(args) => containers::port(&ctx, &args),
         Command::Top(args) => containers::top(&ctx, &args),
         Command::Attach(args) => containers::attach(&ctx, &args),
+        Command::Cp(args) => containers::cp(&ctx, &args),
         Command::ContainerCleanup { id } => containers::container_cleanup(&ctx, &id),
         Command::Image(cmd) => images::image_command(&ctx, cmd),
         Command::Images(args) => images::list(&ctx, &args),

@@ -212,6 +212,80 @@ fn attach_streams_live_output_and_stdin() {
 }
 
 #[test]
+fn cp_copies_both_ways_and_never_leaves_the_container_root() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new("c");
+    h.ok(&["run", "-d", "--name", "box1", "box", "sh", "-c",
+        "mkdir -p /data/sub && echo inner > /data/sub/f && ln -s /etc/hostname /data/link && ln -s / /escape && echo in-the-container > /etc/marker && exec sleep 600"]);
+    let out = h.dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    // Container -> host: a directory, with its symlink copied as a symlink.
+    h.ok(&["cp", "box1:/data", out.to_str().unwrap()]);
+    assert_eq!(
+        fs::read_to_string(out.join("data/sub/f")).unwrap(),
+        "inner\n"
+    );
+    assert_eq!(
+        fs::read_link(out.join("data/link")).unwrap(),
+        Path::new("/etc/hostname")
+    );
+    // A symlink that points at the container's / resolves inside the container, not to the
+    // host's /: /escape/etc/marker exists only in the container.
+    h.ok(&[
+        "cp",
+        "box1:/escape/etc/marker",
+        out.join("marker").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.join("marker")).unwrap(),
+        "in-the-container\n"
+    );
+    // Host -> container: a file and a directory.
+    let src = h.dir.path().join("in");
+    fs::create_dir_all(src.join("deep")).unwrap();
+    fs::write(src.join("deep/x"), "from the host").unwrap();
+    h.ok(&["cp", src.to_str().unwrap(), "box1:/data/"]);
+    assert_eq!(
+        h.ok(&["exec", "box1", "cat", "/data/in/deep/x"]),
+        "from the host"
+    );
+    // Writing through a symlink the container planted is refused, and the host file behind
+    // it is untouched.
+    fs::write(out.join("victim"), "safe").unwrap();
+    h.ok(&[
+        "exec",
+        "box1",
+        "ln",
+        "-s",
+        out.join("victim").to_str().unwrap(),
+        "/data/trap",
+    ]);
+    let file = h.dir.path().join("payload");
+    fs::write(&file, "evil").unwrap();
+    let err = h.fails(&["cp", file.to_str().unwrap(), "box1:/data/trap"], 1);
+    assert!(err.contains("trap"), "{err}");
+    assert_eq!(fs::read_to_string(out.join("victim")).unwrap(), "safe");
+    // A stopped container's files can be copied too.
+    h.ok(&["stop", "-t", "1", "box1"]);
+    h.ok(&[
+        "cp",
+        "box1:/data/sub/f",
+        out.join("after-stop").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.join("after-stop")).unwrap(),
+        "inner\n"
+    );
+    let err = h.fails(&["cp", "box1:/nope", out.to_str().unwrap()], 1);
+    assert!(
+        err.contains("Could not find the file /nope in container box1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn network_modes_host_none_and_container() {
     if !require_root() {
         return;

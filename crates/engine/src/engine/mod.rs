@@ -21,6 +21,7 @@
 //! steps backwards and goes on past errors, so a container can always be removed, also after a
 //! crash half-way through.
 
+mod copy;
 mod create;
 mod logs;
 mod start;
