@@ -458,9 +458,13 @@ fn attach_and_wait(engine: &Engine, rec: &ContainerRecord, stdin: bool, tty: boo
     let mut finished: Option<ContainerRecord> = None;
     let mut out = io::stdout();
     let mut err = io::stderr();
+    let opts = LogOptions {
+        poll: Some(std::time::Duration::from_millis(5)),
+        ..Default::default()
+    };
     coracle_engine::engine::follow_log(
         &log,
-        &LogOptions::default(),
+        &opts,
         |line| {
             if line.stream == "stderr" {
                 err.write_all(line.log.as_bytes())?;
@@ -470,13 +474,20 @@ fn attach_and_wait(engine: &Engine, rec: &ContainerRecord, stdin: bool, tty: boo
                 out.flush()
             }
         },
-        || match engine.container(&id) {
-            Ok(r) if r.state.is_active() => false,
-            Ok(r) => {
-                finished = Some(r);
-                true
+        || {
+            // Cheap check first (the shim's status file); the database only once it says exited.
+            let running = engine.shim_status(&id).is_some_and(|s| s.state != "exited");
+            if running && engine.shim_running(&id) {
+                return false;
             }
-            Err(_) => true,
+            match engine.container(&id) {
+                Ok(r) if r.state.is_active() => false,
+                Ok(r) => {
+                    finished = Some(r);
+                    true
+                }
+                Err(_) => true,
+            }
         },
     )?;
     let code = finished.map_or(0, |r| r.exit_code);
@@ -1002,6 +1013,7 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<u8> {
             )
         },
         since: args.since.as_deref().map(since_time).transpose()?,
+        poll: None,
     };
     let mut out = io::stdout();
     let mut err = io::stderr();

@@ -52,7 +52,8 @@ impl Engine {
             .ok()
     }
 
-    fn shim_running(&self, id: &str) -> bool {
+    /// Whether the container's shim process is alive.
+    pub fn shim_running(&self, id: &str) -> bool {
         self.shim_pid(id).is_some_and(shim_alive)
     }
 
@@ -164,7 +165,7 @@ impl Engine {
             if deadline.is_some_and(|d| Instant::now() > d) {
                 return Ok(rec);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
