@@ -31,6 +31,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 . "$REPO/scripts/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib-docker.sh
+. "$REPO/bench/lib-docker.sh"
 
 RUNS=${RUNS:-3}
 SECS=${SECONDS_PER_RUN:-5}
@@ -40,27 +42,8 @@ if [[ ${1:-} != --inside ]]; then
 	[[ $EUID -eq 0 ]] || die "run the benchmark as root"
 	step "packages and build"
 	ensure_packages iperf3 iproute2 util-linux nftables python3 jq
-	# docker.io's own CLI (20.10) matches its daemon. Installing it must not start
-	# dockerd in the real host namespace (its iptables FORWARD policy drop would
-	# stay for the whole machine): a policy-rc.d that forbids starting services
-	# while it installs, unless one is there already, and the units left disabled.
-	if [[ $DOCKER == 1 ]] && ! pkg_installed docker.io; then
-		POLICY=/usr/sbin/policy-rc.d
-		if [[ ! -e $POLICY ]]; then
-			trap 'rm -f "$POLICY"' EXIT
-			printf '#!/bin/sh\n# bench/network.sh: no service starts while docker.io installs\nexit 101\n' >"$POLICY"
-			chmod 755 "$POLICY"
-			ensure_packages docker.io
-			rm -f "$POLICY"
-			trap - EXIT
-		else
-			ensure_packages docker.io
-		fi
-		if [[ -d /run/systemd/system ]]; then
-			systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
-			echo "note: docker.service and docker.socket left disabled (the benchmark runs its own dockerd)"
-		fi
-	fi
+	# Without starting dockerd in the real host namespace (see bench/lib-docker.sh).
+	[[ $DOCKER == 1 ]] && ensure_docker_installed
 	[[ $DOCKER == 1 ]] && ensure_packages skopeo umoci busybox-static
 	(cd "$REPO" && cargo build --release -p coracle-network)
 	step "measuring in a throwaway host (RUNS=$RUNS, ${SECS}s per run)"
@@ -70,7 +53,6 @@ fi
 NET_BIN="$REPO/target/release/coracle-net"
 T=$(mktemp -d)
 PIDS=""
-DOCKERD=""
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
 	[[ -n $DOCKERD ]] && stop_dockerd
@@ -164,39 +146,10 @@ net disconnect --container a; net disconnect --container b; net rm bridge
 
 # ---- Docker, in this throwaway host ----
 DK="$T/docker"
-dk() { /usr/bin/docker -H "unix://$DK/docker.sock" "$@"; }
-start_dockerd() { # start_dockerd true|false
-	mkdir -p "$DK"
-	dockerd --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/docker.pid" \
-		-H "unix://$DK/docker.sock" --userland-proxy="$1" >"$DK/dockerd-$1.log" 2>&1 &
-	DOCKERD=$!
-	for _ in $(seq 150); do
-		dk version >/dev/null 2>&1 && return 0
-		kill -0 "$DOCKERD" 2>/dev/null || break
-		sleep 0.2
-	done
-	tail -n 20 "$DK/dockerd-$1.log" >&2
-	die "dockerd (--userland-proxy=$1) did not come up in the throwaway host"
-}
-stop_dockerd() { # containers first, then dockerd by its pid (it stops its containerd)
-	dk ps -aq 2>/dev/null | xargs -r /usr/bin/docker -H "unix://$DK/docker.sock" rm -f >/dev/null 2>&1 || true
-	kill "$DOCKERD" 2>/dev/null || true
-	for _ in $(seq 150); do kill -0 "$DOCKERD" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$DOCKERD" 2>/dev/null && echo "warning: dockerd $DOCKERD still running" >&2
-	# The last `docker run --rm` shims exit on their own, a moment after dockerd:
-	# wait (bounded) for those of this throwaway host (same network namespace).
-	local me p left
-	me=$(readlink /proc/self/ns/net)
-	for _ in $(seq 100); do
-		left=""
-		for p in $(pgrep -x containerd-shim 2>/dev/null) $(pgrep -f '^containerd-shim-runc' 2>/dev/null); do
-			[[ $(readlink "/proc/$p/ns/net" 2>/dev/null) == "$me" ]] && left="$left $p"
-		done
-		[[ -z $left ]] && break
-		sleep 0.1
-	done
-	[[ -n $left ]] && echo "warning: containerd shims still running:$left" >&2
-	DOCKERD=""
+# dk, start_dockerd and stop_dockerd come from bench/lib-docker.sh.
+start_proxy_dockerd() { # start_proxy_dockerd true|false
+	start_dockerd --userland-proxy="$1" ||
+		die "dockerd (--userland-proxy=$1) did not come up in the throwaway host"
 }
 # The host's iperf3 and its libraries, read-only, in a busybox container.
 # (With merged /usr, /lib64/ld-linux-x86-64.so.2 points into /lib, which is /usr/lib.)
@@ -219,7 +172,7 @@ if [[ $DOCKER == 1 ]]; then
 	skopeo copy -q "oci:$T/layout:bench" "docker-archive:$T/bench.tar:bench:latest"
 	for proxy in true false; do
 		echo "docker, userland proxy $proxy" >&2
-		start_dockerd "$proxy"
+		start_proxy_dockerd "$proxy"
 		dk image inspect bench:latest >/dev/null 2>&1 || dk load -q -i "$T/bench.tar" >/dev/null
 		dk run -d --name srv -p 15202:5201 "${LIBS[@]}" bench:latest iperf3 -s >/dev/null
 		SRV_IP=$(dk inspect -f '{{.NetworkSettings.IPAddress}}' srv)
