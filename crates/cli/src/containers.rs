@@ -199,8 +199,8 @@ pub struct CreateFlags {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     rm: bool,
-    /// Pull image before running ("missing", "never"; "always" is treated as "missing").
-    #[arg(long, default_value = "missing")]
+    /// Pull image before running ("always", "missing", "never").
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
     pull: String,
     /// The image.
     image: String,
@@ -345,7 +345,8 @@ fn container_config(f: &CreateFlags) -> Result<ContainerConfig> {
 /// Creates the container, pulling the image first when it is missing (as docker does).
 fn create_from_flags(ctx: &Context, engine: &Engine, f: &CreateFlags) -> Result<ContainerRecord> {
     let config = container_config(f)?;
-    if engine.images().resolve(&f.image).is_err() {
+    let missing = engine.images().resolve(&f.image).is_err();
+    if missing || f.pull == "always" {
         if f.pull == "never" {
             return Err(Exit(125, format!("No such image: {}", f.image)).into());
         }
@@ -353,7 +354,9 @@ fn create_from_flags(ctx: &Context, engine: &Engine, f: &CreateFlags) -> Result<
             .image
             .parse::<coracle_image::reference::Reference>()
             .map_err(|e| Exit(125, e.to_string()))?;
-        eprintln!("Unable to find image '{}' locally", reference.familiar());
+        if missing {
+            eprintln!("Unable to find image '{}' locally", reference.familiar());
+        }
         crate::pull::pull(ctx, engine.images(), &f.image, &reference, None, false)
             .map_err(|e| Exit(125, format!("{e:#}")))?;
     }

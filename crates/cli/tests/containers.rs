@@ -525,6 +525,8 @@ fn bad_input_gets_the_right_code_and_leaves_nothing() {
     assert!(err.contains("No such image: nosuchimage"), "{err}");
     let err = h.fails(&["run", "-p", "99999:80", "box", "true"], 125);
     assert!(err.contains("99999"), "{err}");
+    let err = h.fails(&["run", "--pull", "sometimes", "box", "true"], 125);
+    assert!(err.contains("sometimes"), "{err}");
     let err = h.fails(&["run", "--memory", "lots", "box", "true"], 125);
     assert!(err.contains("invalid size"), "{err}");
     let err = h.fails(&["run", "--network", "nonet", "box", "true"], 125);
