@@ -16,7 +16,7 @@ use coracle_network::bridge::BridgeConfig;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-use crate::format::{self, go_template, pretty_json, table};
+use crate::format::{self, go_template, table};
 use crate::Context;
 
 /// An error with the exit status `coracle` should end with.
@@ -1568,15 +1568,7 @@ pub fn inspect_any(
             Err(_) => missing.push(name.clone()),
         }
     }
-    let mut out = io::stdout().lock();
-    match format {
-        Some(t) => {
-            for v in &found {
-                writeln!(out, "{}", go_template(t, v).map_err(anyhow::Error::msg)?)?;
-            }
-        }
-        None => writeln!(out, "{}", pretty_json(&found))?,
-    }
+    crate::format::print_inspect(&found, format)?;
     for name in &missing {
         eprintln!("Error: No such object: {name}");
     }

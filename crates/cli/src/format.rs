@@ -218,6 +218,22 @@ pub fn pretty_json(value: &impl serde::Serialize) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// What every `inspect` prints: the objects as one JSON array with Docker's indentation, or
+/// each through a `--format` template (`json` means the array).
+pub fn print_inspect(found: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match format {
+        None | Some("json") => writeln!(out, "{}", pretty_json(&found))?,
+        Some(t) => {
+            for v in found {
+                writeln!(out, "{}", go_template(t, v).map_err(anyhow::Error::msg)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The part of Go's text/template that `--format` is used with in practice: literal text,
 /// `{{.Field.Sub}}` (strings raw, anything else as JSON) and `{{json .Field}}`. Anything else
 /// is refused with an error naming the action, rather than printed wrong.

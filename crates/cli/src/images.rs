@@ -13,7 +13,7 @@ use coracle_image::reference::Reference;
 use coracle_image::store::{familiar, ImageRecord, ImageStore, NewImage, Removed};
 use serde_json::{json, Value};
 
-use crate::format::{self, go_template, human_size_precision, pretty_json, table};
+use crate::format::{self, go_template, human_size_precision, table};
 use crate::Context;
 
 #[derive(Subcommand, Debug)]
@@ -363,16 +363,7 @@ pub fn inspect(ctx: &Context, args: &InspectArgs) -> Result<u8> {
             Err(e) => return Err(e.into()),
         }
     }
-    let mut out = io::stdout().lock();
-    match &args.format {
-        Some(t) => {
-            for v in &found {
-                writeln!(out, "{}", go_template(t, v).map_err(anyhow::Error::msg)?)?;
-            }
-        }
-        None => writeln!(out, "{}", pretty_json(&found))?,
-    }
-    drop(out);
+    crate::format::print_inspect(&found, args.format.as_deref())?;
     if missing.is_empty() {
         Ok(0)
     } else {

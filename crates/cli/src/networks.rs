@@ -19,7 +19,7 @@ use coracle_network::manager::{ConnectRequest, EndpointRecord, ManagerError, Net
 use serde_json::{json, Value};
 
 use crate::containers::open_engine;
-use crate::format::{self, go_template, pretty_json, table};
+use crate::format::{self, go_template, table};
 use crate::Context;
 
 #[derive(Subcommand, Debug)]
@@ -519,14 +519,7 @@ pub fn inspect(ctx: &Context, args: &InspectArgs) -> Result<u8> {
             }
         }
     }
-    match args.format.as_deref() {
-        None | Some("json") => println!("{}", pretty_json(&found)),
-        Some(fmt) => {
-            for v in &found {
-                println!("{}", go_template(fmt, v).map_err(|e| anyhow::anyhow!(e))?);
-            }
-        }
-    }
+    crate::format::print_inspect(&found, args.format.as_deref())?;
     Ok(code)
 }
 
