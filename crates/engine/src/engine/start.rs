@@ -168,13 +168,17 @@ impl Engine {
             .netns_plan(id, &self.netns_dir(), |other| self.running_netns(other))
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let mut endpoint: Option<EndpointRecord> = None;
+        // The network's DNS responder (its gateway), when it runs one: for resolv.conf.
+        let mut responder: Option<IpAddr> = None;
         let network = match &plan {
             NetnsPlan::New(path) => {
                 fs::create_dir_all(self.netns_dir())
                     .map_err(io_err("creating", &self.netns_dir()))?;
                 create_with_loopback(path).map_err(EngineError::Network)?;
                 if let NetworkMode::Bridge(net) = &mode {
-                    endpoint = Some(self.connect(rec, &cfg, net, path)?);
+                    let (ep, dns) = self.connect(rec, &cfg, net, path)?;
+                    responder = dns.then_some(IpAddr::V4(ep.gateway));
+                    endpoint = Some(ep);
                 }
                 NetNamespace::Path(path.clone())
             }
@@ -200,7 +204,7 @@ impl Engine {
         } else {
             rec.short_id().to_string()
         };
-        self.write_etc_files(&dir, &cfg, &hostname, endpoint.as_ref())?;
+        self.write_etc_files(&dir, &cfg, &hostname, endpoint.as_ref(), responder)?;
 
         // 4. The bundle.
         let mut ctx = SpecContext::new(id, &snap.merged, network);
@@ -231,13 +235,14 @@ impl Engine {
         Some(PathBuf::from(path))
     }
 
+    /// The container's endpoint on `network`, and whether that network runs a DNS responder.
     fn connect(
         &self,
         rec: &ContainerRecord,
         cfg: &ContainerConfig,
         network: &str,
         netns: &Path,
-    ) -> Result<EndpointRecord> {
+    ) -> Result<(EndpointRecord, bool)> {
         let settings = cfg.networking_config.endpoints_config.get(network);
         let ip = settings
             .and_then(|s| s.ipam_config.as_ref())
@@ -260,9 +265,14 @@ impl Engine {
             names,
             ports: port_mappings(cfg)?,
         };
+        // One manager (one lock, one database connection) for the endpoint and the lookup of
+        // whether its network runs a DNS responder.
         let mgr = self.network()?;
-        mgr.connect(&req)
-            .map_err(|e| EngineError::Network(e.to_string()))
+        let endpoint = mgr
+            .connect(&req)
+            .map_err(|e| EngineError::Network(e.to_string()))?;
+        let dns = mgr.network(network).is_ok_and(|n| n.dns);
+        Ok((endpoint, dns))
     }
 
     fn extra_with_network(
@@ -306,6 +316,7 @@ impl Engine {
         cfg: &ContainerConfig,
         hostname: &str,
         endpoint: Option<&EndpointRecord>,
+        responder: Option<IpAddr>,
     ) -> Result<()> {
         use coracle_network::dns::files;
         let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -316,10 +327,6 @@ impl Engine {
                     .map_err(|_| EngineError::Invalid(format!("invalid --dns address: {d}")))?,
             );
         }
-        let responder = match endpoint {
-            Some(ep) if self.network_has_dns(&ep.network) => Some(IpAddr::V4(ep.gateway)),
-            _ => None,
-        };
         let mut extra_hosts = Vec::new();
         for h in &cfg.host_config.extra_hosts {
             let (name, ip) = h
@@ -346,15 +353,6 @@ impl Engine {
             fs::write(&path, text).map_err(io_err("writing", &path))?;
         }
         Ok(())
-    }
-
-    fn network_has_dns(&self, network: &str) -> bool {
-        self.network()
-            .and_then(|m| {
-                m.network(network)
-                    .map_err(|e| EngineError::Network(e.to_string()))
-            })
-            .is_ok_and(|n| n.dns)
     }
 
     /// Binds and volumes as host paths. A named volume is created when missing; an anonymous

@@ -232,14 +232,11 @@ impl Engine {
             return Ok(());
         }
         // The runtime: kills anything left (a shim killed with SIGKILL leaves the process) and
-        // removes its cgroup and state.
-        match coracle_runtime::container::delete(&self.runtime_root(), id, true) {
-            Ok(()) => {}
-            Err(e) => {
-                let text = e.to_string();
-                if !text.contains("does not exist") && !text.contains("not found") {
-                    errors.push(format!("runtime delete: {text}"));
-                }
+        // removes its cgroup and state. Its state directory (<runtime root>/<id>) exists exactly
+        // while there is something to delete; the shim removes it after a normal exit.
+        if self.runtime_root().join(id).exists() {
+            if let Err(e) = coracle_runtime::container::delete(&self.runtime_root(), id, true) {
+                errors.push(format!("runtime delete: {e}"));
             }
         }
         // The network.
@@ -267,10 +264,18 @@ impl Engine {
             match self.network() {
                 Ok(mgr) => {
                     for net in &endpoints {
-                        if let Err(e) = mgr.disconnect(net, id) {
-                            let text = e.to_string();
-                            if !text.contains("not connected") && !text.contains("no endpoint") {
-                                errors.push(format!("network {net}: {text}"));
+                        // A teardown that ran before (the shim's call-back, then `rm`) already
+                        // removed the endpoint; only what is still connected is disconnected.
+                        let connected = match mgr.endpoints(net) {
+                            Ok(eps) => eps.iter().any(|e| e.container == id),
+                            Err(e) => {
+                                errors.push(format!("network {net}: {e}"));
+                                continue;
+                            }
+                        };
+                        if connected {
+                            if let Err(e) = mgr.disconnect(net, id) {
+                                errors.push(format!("network {net}: {e}"));
                             }
                         }
                     }
