@@ -440,6 +440,74 @@ fn restart_on_failure_fires_then_gives_up() {
 }
 
 #[test]
+fn init_is_pid_1_forwards_signals_reaps_orphans_and_passes_the_exit_code() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new("c");
+    let ps = h.ok(&["run", "--rm", "--init", "box", "ps", "-o", "pid,ppid,comm"]);
+    let rows: Vec<Vec<&str>> = ps
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter().any(|r| r[..] == ["1", "0", "coracle-init"]),
+        "{ps}"
+    );
+    assert!(
+        rows.iter().any(|r| r[1] == "1" && r[2] == "ps"),
+        "the command is init's child: {ps}"
+    );
+
+    // The command's exit code, and exec failures as docker reports them with --init.
+    let out = h.coracle(&["run", "--rm", "--init", "box", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = h.fails(&["run", "--rm", "--init", "box", "no-such-command"], 127);
+    assert!(
+        err.contains("\"no-such-command\": executable file not found"),
+        "{err}"
+    );
+
+    // A process that is PID 1 without a handler ignores SIGTERM, so `stop` would end in
+    // SIGKILL (137); under init the TERM is forwarded and `sleep` dies of it (143).
+    h.ok(&[
+        "run", "-d", "--init", "--name", "sleeper", "box", "sleep", "1000",
+    ]);
+    h.ok(&["stop", "-t", "60", "sleeper"]);
+    let v = h.inspect("sleeper");
+    assert_eq!(v["State"]["ExitCode"], 143, "{v:#}");
+    assert_eq!(v["HostConfig"]["Init"], true);
+
+    // An orphan is re-parented to init and reaped when it exits; with `sleep` as PID 1 it
+    // would stay a zombie for ever.
+    h.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "reaper",
+        "box",
+        "sh",
+        "-c",
+        "sh -c 'usleep 100000 &'; exec sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ps = h.ok(&["exec", "reaper", "ps", "-o", "stat,comm"]);
+        if !ps.contains("usleep") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the orphan was never reaped: {ps}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    h.ok(&["rm", "-f", "reaper"]);
+}
+
+#[test]
 fn a_killed_shim_leaves_the_container_recorded_and_rm_f_cleans_it() {
     if !require_root() {
         return;

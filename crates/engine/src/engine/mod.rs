@@ -10,6 +10,7 @@
 //! <root>/containers/<id>/{hostname,hosts,resolv.conf}   bind-mounted into it
 //! <root>/containers/<id>/<id>-json.log its log (Docker's json-file format), kept by the shim
 //! <root>/network/                      networks, endpoints, address allocations
+//! <root>/init/coracle-init             the PID 1 of `run --init`, mounted read-only
 //! <run-root>/netns/<id>                its network namespace, pinned by a bind mount
 //! <run-root>/shims/<short id>/         shim.pid, status.json, attach.sock, ctl.sock
 //! <run-root>/runtime/<id>/             the runtime's state
@@ -23,6 +24,7 @@
 
 mod copy;
 mod create;
+mod init_binary;
 mod logs;
 mod start;
 mod stop;

@@ -214,6 +214,9 @@ impl Engine {
         ctx.hosts = Some(dir.join("hosts"));
         ctx.hostname_file = Some(dir.join("hostname"));
         ctx.mounts = self.resolve_mounts(rec, &cfg)?;
+        if cfg.host_config.init == Some(true) {
+            ctx.init_binary = Some(super::init_binary::install(&self.cfg.root)?);
+        }
         let spec = build_spec(&cfg, &ctx)?;
         let bundle = self.bundle_dir(id);
         fs::create_dir_all(&bundle).map_err(io_err("creating", &bundle))?;
