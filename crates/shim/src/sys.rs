@@ -103,13 +103,91 @@ pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), Errno> {
     Errno::result(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(drop)
 }
 
-/// Gives the heap pages freed after start-up back to the kernel (malloc_trim). Creating the
-/// container parses the spec and compiles seccomp filters; that memory is free once the
-/// container runs, but glibc keeps it mapped, and it would count against every idle shim.
+/// Gives back to the kernel the memory start-up used and the idle loop does not: the part of
+/// the main thread's stack below the current frame (creating the container runs deep call
+/// chains, the loop does not), then the heap pages malloc holds free (malloc_trim). Creating
+/// the container parses the spec and compiles seccomp filters; that memory is free once the
+/// container runs, but stays resident, and it would count against every idle shim.
 pub fn release_free_memory() {
+    release_stack_below_here();
+    release_code_pages();
     // SAFETY: malloc_trim only walks glibc's own arenas; it takes no pointers from us and
     // the shim is single-threaded.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Unmaps, from this process only, the pages of executable code it has touched: those of the
+/// shim itself and of its libraries. Creating the container runs most of the runtime
+/// library, the JSON parser and libseccomp; the idle loop runs a few pages of that. The
+/// pages stay in the page cache (other shims and the next start use them), and the loop's
+/// own code faults back in from there, so what stays mapped is what the shim still runs.
+///
+/// Only mappings that are executable and never written (`r-xp`) are touched. A private
+/// file mapping that was written (relocated data, `.got`) would lose its writes under
+/// MADV_DONTNEED; code is never written, so it reads back the same bytes from the file.
+fn release_code_pages() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        // Skip anonymous and special mappings ([vdso], [vsyscall]): keep file-backed code.
+        let path = fields.nth(3).unwrap_or("");
+        if perms != "r-xp" || !path.starts_with('/') {
+            continue;
+        }
+        let Some((lo, hi)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+        else {
+            continue;
+        };
+        // SAFETY: [lo, hi) is a whole read-only, executable, private file mapping of this
+        // process, from its own maps. DONTNEED drops this process's page-table entries for
+        // it; as its pages were never written, later accesses (including the instructions
+        // right after this call) fault in the identical bytes from the file again.
+        unsafe {
+            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// madvise(MADV_DONTNEED) on the main thread's stack from the bottom of its mapping up to
+/// a margin below this frame. Nothing lives below the stack pointer, so those pages are
+/// free; the kernel drops them and hands out zeroed pages if the stack grows there again.
+/// The margin covers the frames of the madvise call itself. Best effort: on any failure the
+/// stack just stays as it is.
+fn release_stack_below_here() {
+    const MARGIN: usize = 16 * 1024;
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let Some(low) = maps
+        .lines()
+        .find(|l| l.ends_with("[stack]"))
+        .and_then(|l| l.split('-').next())
+        .and_then(|a| usize::from_str_radix(a, 16).ok())
+    else {
+        return;
+    };
+    drop(maps);
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let page = 4096;
+    let high = here.saturating_sub(MARGIN) & !(page - 1);
+    if high <= low {
+        return;
+    }
+    // SAFETY: [low, high) is the unused part of this thread's own stack mapping: every live
+    // frame is above `here`, and MARGIN more than covers the madvise call's own frames.
+    // MADV_DONTNEED on private anonymous memory only replaces pages with zero-fill-on-demand.
+    unsafe {
+        libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED);
     }
 }
