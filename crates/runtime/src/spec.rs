@@ -47,6 +47,15 @@ pub struct Bundle {
 impl Bundle {
     /// Load `<dir>/config.json` and validate it for `create`.
     pub fn load(dir: &Path) -> Result<Bundle, SpecError> {
+        Bundle::load_with_seccomp_cache(dir, None)
+    }
+
+    /// [`Bundle::load`], taking the seccomp program from (and adding it to) the cache in
+    /// `seccomp_cache` (see [`crate::seccomp::cache`]).
+    pub fn load_with_seccomp_cache(
+        dir: &Path,
+        seccomp_cache: Option<&Path>,
+    ) -> Result<Bundle, SpecError> {
         let dir = std::path::absolute(dir).map_err(|source| SpecError::Read {
             path: dir.to_path_buf(),
             source,
@@ -60,7 +69,7 @@ impl Bundle {
             path: path.clone(),
             source,
         })?;
-        let seccomp = check(&spec, &path)?;
+        let seccomp = check(&spec, &path, seccomp_cache)?;
         let root = spec.root().as_ref().expect("validated").path();
         let rootfs = if root.is_absolute() {
             root.clone()
@@ -103,11 +112,15 @@ fn invalid(path: &Path, field: impl Into<String>, reason: impl Into<String>) -> 
 
 /// Checks that need no file system access (the rootfs is checked by [`Bundle::load`]).
 pub fn validate(spec: &Spec, path: &Path) -> Result<(), SpecError> {
-    check(spec, path).map(drop)
+    check(spec, path, None).map(drop)
 }
 
 /// [`validate`], keeping the compiled seccomp filter.
-fn check(spec: &Spec, path: &Path) -> Result<Option<crate::seccomp::Filter>, SpecError> {
+fn check(
+    spec: &Spec,
+    path: &Path,
+    seccomp_cache: Option<&Path>,
+) -> Result<Option<crate::seccomp::Filter>, SpecError> {
     let version = spec.version();
     if !version.starts_with("1.") {
         return Err(invalid(
@@ -275,7 +288,10 @@ fn check(spec: &Spec, path: &Path) -> Result<Option<crate::seccomp::Filter>, Spe
     linux
         .seccomp()
         .as_ref()
-        .map(crate::seccomp::compile)
+        .map(|profile| match seccomp_cache {
+            Some(dir) => crate::seccomp::cache::compile_cached(profile, dir),
+            None => crate::seccomp::compile(profile),
+        })
         .transpose()
         .map_err(|e| invalid(path, "linux.seccomp", e.to_string()))
 }

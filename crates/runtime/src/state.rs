@@ -207,6 +207,13 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Names in the state root that begin with this belong to the runtime itself (the
+/// sealed-executable mount point, the seccomp cache), never to a container.
+pub const RESERVED_PREFIX: &str = ".coracle-";
+
+/// The seccomp program cache in the state root (see [`crate::seccomp::cache`]).
+pub const SECCOMP_CACHE_DIR: &str = ".coracle-seccomp";
+
 /// Check that `id` can be used as a directory name and a cgroup leaf.
 pub fn validate_id(id: &str) -> Result<(), StateError> {
     let bad = |reason| {
@@ -223,6 +230,9 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     }
     if id == "." || id == ".." {
         return bad("'.' and '..' are not ids");
+    }
+    if id.starts_with(RESERVED_PREFIX) {
+        return bad("names beginning with .coracle- are the runtime's own");
     }
     if !id
         .bytes()

@@ -30,7 +30,10 @@ pub struct CreateOptions<'a> {
 /// Create the container: on success its init waits on exec.fifo for `start`.
 /// On failure nothing is left: no state dir, cgroup, process or mount.
 pub fn create(opts: CreateOptions<'_>) -> Result<Container> {
-    let bundle = Bundle::load(opts.bundle)?;
+    let bundle = Bundle::load_with_seccomp_cache(
+        opts.bundle,
+        Some(&opts.root.join(crate::state::SECCOMP_CACHE_DIR)),
+    )?;
     let dir = StateDir::new(opts.root, opts.id)?;
     // Reserving the id is the first thing that makes state: everything after it is
     // undone on failure.

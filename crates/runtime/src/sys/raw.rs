@@ -143,6 +143,29 @@ pub fn set_non_dumpable() -> Result<(), Errno> {
     Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).map(drop)
 }
 
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, program): install a BPF filter in this
+/// process (needs no_new_privs or CAP_SYS_ADMIN).
+pub fn seccomp_set_mode_filter(flags: u32, program: &[libc::sock_filter]) -> Result<(), Errno> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    let len = libc::c_ushort::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
+    let prog = libc::sock_fprog {
+        len,
+        // The kernel only reads the instructions; the cast to *mut is the C API's.
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `len` initialised instructions that outlive the call;
+    // the kernel copies the program and does not keep the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_uint,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
 pub fn set_no_new_privs() -> Result<(), Errno> {
     // SAFETY: plain integer arguments.
