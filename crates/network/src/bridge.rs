@@ -429,6 +429,27 @@ fn configure(
     Ok(())
 }
 
+/// Take the host end down and off its bridge, leaving the pair for the kernel to delete
+/// with the container's network namespace. For a namespace that is about to be destroyed:
+/// deleting a link waits for an RCU barrier inside the netlink call (13 to 18 ms measured
+/// per `run --rm`), while the kernel's namespace clean-up does the same work in a worker,
+/// off the caller's path. Should something still hold the namespace, what is left is a
+/// link that is down and on no bridge: it carries no traffic, so its address can be reused.
+/// Best-effort: a host end that is already gone is fine. Returns every error met.
+pub fn detach_endpoint(host: &Netlink, ep: &Endpoint) -> Vec<BridgeError> {
+    let mut errors = Vec::new();
+    // Down first, so nothing is forwarded to it while it leaves the bridge.
+    let name = ep.host_ifname.as_str();
+    for result in [host.set_down(name), host.set_nomaster(name)] {
+        match result {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return errors,
+            Err(e) => errors.push(ep.netlink_err()(e)),
+        }
+    }
+    errors
+}
+
 /// Detach a container. Best-effort: deleting the host end removes the pair (a
 /// veth never outlives its peer), with the address and routes on `eth0`; a
 /// host end that is already gone is fine. Returns every error met.

@@ -147,6 +147,15 @@ pub struct EndpointRecord {
 /// returns the pending SIGINT/SIGTERM (see [`crate::signals`]).
 pub type Checkpoint<'a> = &'a dyn Fn(&'static str) -> Option<String>;
 
+/// What disconnecting does with the veth pair.
+#[derive(Debug, Clone, Copy)]
+enum LinkTeardown {
+    /// Delete it now.
+    Delete,
+    /// Take the host end down and off the bridge; the namespace's removal deletes it.
+    Detach,
+}
+
 /// What a caller asks for when connecting a container.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectRequest {
@@ -540,6 +549,15 @@ impl Manager {
         self.disconnect_with(network, container, &|_| None)
     }
 
+    /// [`disconnect`](Self::disconnect) for a container whose network namespace the caller
+    /// removes next, with no process left in it: the veth pair is taken down and off the
+    /// bridge but not deleted; the kernel deletes it with the namespace (see
+    /// [`bridge::detach_endpoint`]). Everything else (address, rules, DNS) is as for
+    /// `disconnect`.
+    pub fn disconnect_before_netns_removal(&self, network: &str, container: &str) -> Result<()> {
+        self.disconnect_inner(network, container, &|_| None, LinkTeardown::Detach)
+    }
+
     /// [`disconnect`](Self::disconnect), telling `checkpoint` after each step (its
     /// answer is ignored: teardown is never cut short).
     pub fn disconnect_with(
@@ -547,6 +565,16 @@ impl Manager {
         network: &str,
         container: &str,
         checkpoint: Checkpoint,
+    ) -> Result<()> {
+        self.disconnect_inner(network, container, checkpoint, LinkTeardown::Delete)
+    }
+
+    fn disconnect_inner(
+        &self,
+        network: &str,
+        container: &str,
+        checkpoint: Checkpoint,
+        link: LinkTeardown,
     ) -> Result<()> {
         let def = self.network(network)?;
         let path = self
@@ -569,11 +597,11 @@ impl Manager {
                         mac: bridge::mac_for_ip(r.ip),
                         default_route: false,
                     };
-                    errors.extend(
-                        bridge::teardown_endpoint(&host, &ep)
-                            .iter()
-                            .map(|e| e.to_string()),
-                    );
+                    let failed = match link {
+                        LinkTeardown::Delete => bridge::teardown_endpoint(&host, &ep),
+                        LinkTeardown::Detach => bridge::detach_endpoint(&host, &ep),
+                    };
+                    errors.extend(failed.iter().map(|e| e.to_string()));
                 }
                 Err(e) => errors.push(e.to_string()),
             }
@@ -651,11 +679,16 @@ impl Manager {
                 .teardown()
                 .map_err(|e| ManagerError::Several(vec![e.to_string()]));
         }
-        // Only bridges that exist can have per-bridge sysctls.
+        // Only bridges that exist can have per-bridge sysctls. Asked one by one: a dump of
+        // every link costs milliseconds with hundreds of veths on the host.
         let host = Netlink::new()?;
-        let present: Vec<String> = host.links()?.into_iter().map(|l| l.name).collect();
         let mut live = state.clone();
-        live.networks.retain(|n| present.contains(&n.bridge));
+        let mut present = Vec::new();
+        for n in &live.networks {
+            present.push(host.find_link(n.bridge.as_str())?.is_some());
+        }
+        let mut exists = present.into_iter();
+        live.networks.retain(|_| exists.next().unwrap_or(false));
         live.ports
             .retain(|p| live.networks.iter().any(|n| n.name == p.network));
         let previous: Option<FirewallState> = std::fs::read(&applied_path)
