@@ -60,7 +60,8 @@ pub fn read_log(path: &Path, opts: &LogOptions) -> std::io::Result<Vec<LogLine>>
 }
 
 /// Calls `emit` for each entry, then for each new one as it is written, until `done()`
-/// returns true and the log has been read to its end. Polls every `opts.poll` (20 ms).
+/// returns true and the log has been read to its end. Polls at most every `opts.poll`
+/// (20 ms): after new entries every 1 ms, doubling while nothing comes.
 pub fn follow_log(
     path: &Path,
     opts: &LogOptions,
@@ -73,6 +74,7 @@ pub fn follow_log(
     }
     let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut pending = String::new();
+    let mut pause = super::Backoff::new(opts.poll.unwrap_or(Duration::from_millis(20)));
     loop {
         let finished = done();
         if let Ok(mut f) = File::open(path) {
@@ -83,6 +85,7 @@ pub fn follow_log(
                 pending.clear();
             }
             if len > offset {
+                pause.reset();
                 f.seek(SeekFrom::Start(offset))?;
                 let mut reader = BufReader::new(f);
                 loop {
@@ -105,7 +108,7 @@ pub fn follow_log(
         if finished {
             return Ok(());
         }
-        std::thread::sleep(opts.poll.unwrap_or(Duration::from_millis(20)));
+        pause.sleep();
     }
 }
 

@@ -143,6 +143,35 @@ impl EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// Sleeps for polling loops: 1 ms at first, doubling up to a maximum. What is waited for
+/// (an exit after a signal, a shim's last steps, the next log line) usually comes within
+/// milliseconds, so the first checks come quickly; a long wait does not poll hundreds of
+/// times a second.
+pub(crate) struct Backoff {
+    next: std::time::Duration,
+    max: std::time::Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(max: std::time::Duration) -> Backoff {
+        let first = std::time::Duration::from_millis(1);
+        Backoff {
+            next: first.min(max),
+            max,
+        }
+    }
+
+    pub(crate) fn sleep(&mut self) {
+        std::thread::sleep(self.next);
+        self.next = (self.next * 2).min(self.max);
+    }
+
+    /// Back to the shortest pause (something happened).
+    pub(crate) fn reset(&mut self) {
+        *self = Backoff::new(self.max);
+    }
+}
+
 pub(crate) fn io_err<'a>(
     op: &'static str,
     path: &'a Path,

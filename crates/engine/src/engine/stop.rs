@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 use tracing::{debug, warn};
 
+use super::Backoff;
 use super::{Engine, EngineError, Result};
 use crate::store::{ContainerRecord, State, StateChange, Transition};
 
@@ -154,6 +155,7 @@ impl Engine {
     /// Waits until the container is no longer active (or `timeout` passes). Returns the record.
     pub fn wait_exit(&self, id: &str, timeout: Option<Duration>) -> Result<ContainerRecord> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut pause = Backoff::new(Duration::from_millis(50));
         loop {
             let rec = self.refresh(self.store.get(id)?)?;
             if !matches!(
@@ -165,7 +167,7 @@ impl Engine {
             if deadline.is_some_and(|d| Instant::now() > d) {
                 return Ok(rec);
             }
-            std::thread::sleep(Duration::from_millis(5));
+            pause.sleep();
         }
     }
 
@@ -260,6 +262,13 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
+        // When the namespace goes away right after, the kernel can delete the veth pairs
+        // with it, off this path: only if no other container (`--network container:`)
+        // is still in it.
+        let netns_goes_away = owns_netns
+            && netns
+                .as_ref()
+                .is_some_and(|p| p.exists() && !self.netns_shared(id, &p.to_string_lossy()));
         if !endpoints.is_empty() {
             match self.network() {
                 Ok(mgr) => {
@@ -274,7 +283,12 @@ impl Engine {
                             }
                         };
                         if connected {
-                            if let Err(e) = mgr.disconnect(net, id) {
+                            let done = if netns_goes_away {
+                                mgr.disconnect_before_netns_removal(net, id)
+                            } else {
+                                mgr.disconnect(net, id)
+                            };
+                            if let Err(e) = done {
                                 errors.push(format!("network {net}: {e}"));
                             }
                         }
@@ -305,6 +319,17 @@ impl Engine {
                 id: rec.short_id().to_string(),
                 errors,
             })
+        }
+    }
+
+    /// Whether another active container is in the network namespace at `path`.
+    fn netns_shared(&self, id: &str, path: &str) -> bool {
+        match self.store.list(false) {
+            Ok(recs) => recs
+                .iter()
+                .any(|r| r.id != id && r.extra.get("netns").and_then(|v| v.as_str()) == Some(path)),
+            // Unknown: assume shared, which only costs the slower teardown.
+            Err(_) => true,
         }
     }
 
@@ -344,16 +369,20 @@ impl Engine {
             self.store
                 .update_state(&rec.id, Transition::Remove, StateChange::default())?;
         }
+        // Let the shim finish its own exit work first (bounded): it reaps the container's
+        // processes, deletes the runtime state and its cgroups, and removes its sockets.
+        // Tearing down underneath it races the reaping: the cgroups refuse rmdir (EBUSY)
+        // until it has reaped, and each retry costs milliseconds.
+        if let Some(pid) = self.shim_pid(&rec.id) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut pause = Backoff::new(Duration::from_millis(50));
+            while shim_alive(pid) && Instant::now() < deadline {
+                pause.sleep();
+            }
+        }
         let mut errors = Vec::new();
         if let Err(e) = self.cleanup(&rec.id) {
             errors.push(e.to_string());
-        }
-        // Wait briefly for the shim to finish its own exit work (it removes its sockets).
-        if let Some(pid) = self.shim_pid(&rec.id) {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while shim_alive(pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
         }
         if let Err(e) = self.images.snapshotter().remove(&rec.id) {
             errors.push(e.to_string());
