@@ -16,7 +16,7 @@ use coracle_network::bridge::BridgeConfig;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
-use crate::format::{self, go_template, table};
+use crate::format::{self, table};
 use crate::Context;
 
 /// An error with the exit status `coracle` should end with.
@@ -915,19 +915,13 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Result<u8> {
         return Ok(0);
     }
     match args.format.as_deref() {
-        Some("json") => {
-            for r in &recs {
-                writeln!(out, "{}", ps_json(r, args.no_trunc))?;
-            }
-        }
         Some(t) if t != "table" => {
-            for r in &recs {
-                writeln!(
-                    out,
-                    "{}",
-                    go_template(t, &ps_json(r, args.no_trunc)).map_err(anyhow::Error::msg)?
-                )?;
-            }
+            let rows: Vec<Value> = recs.iter().map(|r| ps_json(r, args.no_trunc)).collect();
+            write!(
+                out,
+                "{}",
+                format::render_rows(t, &format::PS_COLUMNS, &rows)?
+            )?;
         }
         _ => {
             let mut rows = vec![[

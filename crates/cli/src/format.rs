@@ -3,6 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::gotemplate::{self, Template};
+
 /// Sizes as Docker prints them by default: decimal units, four significant digits (`4.262MB`).
 pub fn human_size(bytes: u64) -> String {
     human_size_precision(bytes, 4)
@@ -219,63 +221,169 @@ pub fn pretty_json(value: &impl serde::Serialize) -> String {
 }
 
 /// What every `inspect` prints: the objects as one JSON array with Docker's indentation, or
-/// each through a `--format` template (`json` means the array).
+/// each through a `--format` Go template (`json` means the array). As in Docker, a missing
+/// field prints `<no value>`.
 pub fn print_inspect(found: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     match format {
         None | Some("json") => writeln!(out, "{}", pretty_json(&found))?,
         Some(t) => {
+            let template = Template::parse("", t).map_err(template_error)?;
             for v in found {
-                writeln!(out, "{}", go_template(t, v).map_err(anyhow::Error::msg)?)?;
+                writeln!(out, "{}", template.execute(v).map_err(template_error)?)?;
             }
         }
     }
     Ok(())
 }
 
-/// The part of Go's text/template that `--format` is used with in practice: literal text,
-/// `{{.Field.Sub}}` (strings raw, anything else as JSON) and `{{json .Field}}`. Anything else
-/// is refused with an error naming the action, rather than printed wrong.
-pub fn go_template(template: &str, value: &serde_json::Value) -> Result<String, String> {
-    let template = template.replace("\\n", "\n").replace("\\t", "\t");
-    let mut out = String::new();
-    let mut rest = template.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template: unclosed action in {template:?}"))?;
-        let action = after[..end]
-            .trim()
-            .trim_start_matches('-')
-            .trim_end_matches('-')
-            .trim();
-        let (as_json, path) = match action.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, action),
-        };
-        if !path.starts_with('.') {
-            return Err(format!(
-                "template: unsupported action {{{{{action}}}}} (only .Field paths and json .Field)"
-            ));
-        }
-        let mut v = value;
-        for key in path.split('.').filter(|k| !k.is_empty()) {
-            v = v
-                .get(key)
-                .ok_or_else(|| format!("template: can't evaluate field {key} in {path}"))?;
-        }
-        match (as_json, v) {
-            (false, serde_json::Value::String(s)) => out.push_str(s),
-            (false, serde_json::Value::Null) => out.push_str("<no value>"),
-            _ => out.push_str(&serde_json::to_string(v).expect("JSON values serialize")),
-        }
-        rest = &after[end + 2..];
+/// Docker's prefix for a template that fails to parse or to run.
+fn template_error(e: gotemplate::Error) -> anyhow::Error {
+    anyhow::Error::new(e).context("template parsing error")
+}
+
+/// The rows of a list command (`ps`, `images`, `network ls`, `volume ls`): the title of each
+/// field's column in `table` output, and the command's default table.
+pub struct Columns {
+    pub headers: &'static [(&'static str, &'static str)],
+    pub default_table: &'static str,
+}
+
+pub const PS_COLUMNS: Columns = Columns {
+    headers: &[
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Labels", "LABELS"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
+        ("Mounts", "MOUNTS"),
+        ("Names", "NAMES"),
+        ("Networks", "NETWORKS"),
+        ("Ports", "PORTS"),
+        ("RunningFor", "CREATED"),
+        ("Size", "SIZE"),
+        ("State", "STATE"),
+        ("Status", "STATUS"),
+    ],
+    default_table:
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+};
+
+pub const IMAGES_COLUMNS: Columns = Columns {
+    headers: &[
+        ("Containers", "CONTAINERS"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedSince", "CREATED"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("SharedSize", "SHARED SIZE"),
+        ("Size", "SIZE"),
+        ("Tag", "TAG"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "SIZE"),
+    ],
+    default_table: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+};
+
+pub const NETWORK_COLUMNS: Columns = Columns {
+    headers: &[
+        ("CreatedAt", "CREATED AT"),
+        ("Driver", "DRIVER"),
+        ("ID", "NETWORK ID"),
+        ("IPv4", "IPV4"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("Name", "NAME"),
+        ("Scope", "SCOPE"),
+    ],
+    default_table: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+};
+
+pub const VOLUME_COLUMNS: Columns = Columns {
+    headers: &[
+        ("Availability", "AVAILABILITY"),
+        ("Driver", "DRIVER"),
+        ("Group", "GROUP"),
+        ("Labels", "LABELS"),
+        ("Links", "LINKS"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Name", "VOLUME NAME"),
+        ("Scope", "SCOPE"),
+        ("Size", "SIZE"),
+        ("Status", "STATUS"),
+    ],
+    default_table: "table {{.Driver}}\t{{.Name}}",
+};
+
+/// A list command's `--format`, as Docker reads it:
+/// - `json`: each row as one line of JSON;
+/// - `table` alone: the command's default table;
+/// - `table TEMPLATE`: a header line made by running the template over the column titles,
+///   then a line per row, with tab-separated cells aligned as [`table`] aligns them;
+/// - anything else: the template, once per row, each followed by a newline.
+///
+/// `\t` and `\n` written literally in the format become a tab and a newline. The template
+/// is parsed once; a field a row does not have is an error, as it is in Docker.
+pub fn render_rows(
+    format: &str,
+    columns: &Columns,
+    rows: &[serde_json::Value],
+) -> anyhow::Result<String> {
+    if format == "json" {
+        return Ok(rows.iter().map(|r| format!("{r}\n")).collect());
     }
-    out.push_str(rest);
-    Ok(out)
+    let (is_table, body) = match format.strip_prefix("table") {
+        Some(rest) if rest.trim_matches(' ').is_empty() => (
+            true,
+            columns
+                .default_table
+                .strip_prefix("table")
+                .expect("default tables start with `table`"),
+        ),
+        Some(rest) => (true, rest),
+        None => (false, format),
+    };
+    let body = body
+        .trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n");
+    let template = Template::parse("", &body).map_err(template_error)?;
+    let strict = gotemplate::Options {
+        missing_key_error: true,
+        header: false,
+    };
+    let mut text = String::new();
+    for row in rows {
+        text.push_str(&template.execute_with(row, strict).map_err(template_error)?);
+        text.push('\n');
+    }
+    if !is_table {
+        return Ok(text);
+    }
+    let titles: serde_json::Map<String, serde_json::Value> = columns
+        .headers
+        .iter()
+        .map(|(field, title)| (field.to_string(), serde_json::Value::from(*title)))
+        .collect();
+    let header_options = gotemplate::Options {
+        missing_key_error: false,
+        header: true,
+    };
+    let header = template
+        .execute_with(&serde_json::Value::Object(titles), header_options)
+        .map_err(template_error)?;
+    let lines = format!("{header}\n{text}");
+    let cells: Vec<Vec<String>> = lines
+        .strip_suffix('\n')
+        .unwrap_or(&lines)
+        .split('\n')
+        .map(|line| line.split('\t').map(String::from).collect())
+        .collect();
+    Ok(table(&cells))
 }
 
 #[cfg(test)]
@@ -291,17 +399,60 @@ mod more_tests {
         }
     }
 
+    fn rows() -> Vec<serde_json::Value> {
+        vec![
+            serde_json::json!({"ID": "4c2b7a0e9f1d", "Names": "web", "Image": "nginx", "Status": "Up 2 minutes", "Ports": "0.0.0.0:8080->80/tcp"}),
+            serde_json::json!({"ID": "9e8d7c6b5a41", "Names": "db-primary", "Image": "postgres:16", "Status": "Exited (0) 1 hour ago", "Ports": ""}),
+        ]
+    }
+
     #[test]
-    fn templates_cover_fields_and_json() {
-        let v = serde_json::json!({"Id": "sha256:ab", "Config": {"Cmd": ["sh"], "User": ""}, "Size": 3});
-        assert_eq!(go_template("{{.Id}}", &v).unwrap(), "sha256:ab");
+    fn table_formats_have_titled_aligned_columns() {
+        let out = render_rows(
+            "table {{.ID}}\\t{{.Names}}\\t{{.Status}}",
+            &PS_COLUMNS,
+            &rows(),
+        )
+        .unwrap();
         assert_eq!(
-            go_template("{{json .Config.Cmd}} {{.Size}}\\n", &v).unwrap(),
-            "[\"sh\"] 3\n"
+            out,
+            "CONTAINER ID   NAMES        STATUS\n\
+             4c2b7a0e9f1d   web          Up 2 minutes\n\
+             9e8d7c6b5a41   db-primary   Exited (0) 1 hour ago\n"
         );
-        assert!(go_template("{{.Nope}}", &v).unwrap_err().contains("Nope"));
-        assert!(go_template("{{range .Config}}", &v)
-            .unwrap_err()
-            .contains("unsupported"));
+        // Header functions leave titles alone; cells without tabs are not aligned.
+        let out = render_rows("table {{lower .Names}}: {{.Image}}", &PS_COLUMNS, &rows()).unwrap();
+        assert_eq!(out, "NAMES: IMAGE\nweb: nginx\ndb-primary: postgres:16\n");
+        // `table` alone is the default table; no rows still print the header.
+        let out = render_rows("table", &PS_COLUMNS, &[]).unwrap();
+        assert_eq!(
+            out,
+            "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES\n"
+        );
+    }
+
+    #[test]
+    fn plain_and_json_formats_print_a_line_per_row() {
+        let out = render_rows("{{.Names}}={{.Image}}", &PS_COLUMNS, &rows()).unwrap();
+        assert_eq!(out, "web=nginx\ndb-primary=postgres:16\n");
+        let out = render_rows(" {{.ID}}\\t{{.Names}} ", &PS_COLUMNS, &rows()[..1]).unwrap();
+        assert_eq!(out, "4c2b7a0e9f1d\tweb\n");
+        let out = render_rows("json", &PS_COLUMNS, &rows()[..1]).unwrap();
+        assert_eq!(out, format!("{}\n", rows()[0]));
+        assert_eq!(render_rows("{{.Names}}", &PS_COLUMNS, &[]).unwrap(), "");
+    }
+
+    #[test]
+    fn bad_list_templates_say_what_is_wrong() {
+        let err = render_rows("{{.Nmes}}", &PS_COLUMNS, &rows()).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            r#"template parsing error: template: :1:2: executing "" at <.Nmes>: map has no entry for key "Nmes""#
+        );
+        let err = render_rows("table {{foo .ID}}", &PS_COLUMNS, &rows()).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            r#"template parsing error: template: :1: function "foo" not defined"#
+        );
     }
 }

@@ -13,7 +13,7 @@ use coracle_image::reference::Reference;
 use coracle_image::store::{familiar, ImageRecord, ImageStore, NewImage, Removed};
 use serde_json::{json, Value};
 
-use crate::format::{self, go_template, human_size_precision, table};
+use crate::format::{self, human_size_precision, table};
 use crate::Context;
 
 #[derive(Subcommand, Debug)]
@@ -248,17 +248,13 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Result<u8> {
         return Ok(0);
     }
     match args.format.as_deref() {
-        Some("json") => {
-            for row in &rows {
-                writeln!(out, "{}", row_json(row, args.no_trunc))?;
-            }
-        }
-        Some(t) if t != "table" && !t.starts_with("table ") => {
-            for row in &rows {
-                let line =
-                    go_template(t, &row_json(row, args.no_trunc)).map_err(anyhow::Error::msg)?;
-                writeln!(out, "{line}")?;
-            }
+        Some(t) if t != "table" => {
+            let values: Vec<Value> = rows.iter().map(|r| row_json(r, args.no_trunc)).collect();
+            write!(
+                out,
+                "{}",
+                format::render_rows(t, &format::IMAGES_COLUMNS, &values)?
+            )?;
         }
         _ => {
             let mut header = vec!["REPOSITORY", "TAG"];

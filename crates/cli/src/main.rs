@@ -2,6 +2,7 @@
 
 mod containers;
 mod format;
+mod gotemplate;
 mod images;
 mod networks;
 mod pull;

@@ -19,7 +19,7 @@ use coracle_network::manager::{ConnectRequest, EndpointRecord, ManagerError, Net
 use serde_json::{json, Value};
 
 use crate::containers::open_engine;
-use crate::format::{self, go_template, table};
+use crate::format::{self, table};
 use crate::Context;
 
 #[derive(Subcommand, Debug)]
@@ -396,25 +396,27 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> Result<u8> {
             write!(out, "{}", table(&rows))?;
         }
         Some(fmt) => {
-            for n in &nets {
-                let v = json!({
-                    "CreatedAt": created(ctx, n),
-                    "Driver": n.driver,
-                    "ID": short(&n.id),
-                    "IPv4": (n.driver == "bridge").to_string(),
-                    "IPv6": "false",
-                    "Internal": n.def.as_ref().is_some_and(|d| d.internal).to_string(),
-                    "Labels": "",
-                    "Name": n.name,
-                    "Scope": "local",
-                });
-                if fmt == "json" {
-                    writeln!(out, "{}", serde_json::to_string(&v)?)?;
-                } else {
-                    let text = go_template(fmt, &v).map_err(|e| anyhow::anyhow!(e))?;
-                    writeln!(out, "{text}")?;
-                }
-            }
+            let rows: Vec<Value> = nets
+                .iter()
+                .map(|n| {
+                    json!({
+                        "CreatedAt": created(ctx, n),
+                        "Driver": n.driver,
+                        "ID": short(&n.id),
+                        "IPv4": (n.driver == "bridge").to_string(),
+                        "IPv6": "false",
+                        "Internal": n.def.as_ref().is_some_and(|d| d.internal).to_string(),
+                        "Labels": "",
+                        "Name": n.name,
+                        "Scope": "local",
+                    })
+                })
+                .collect();
+            write!(
+                out,
+                "{}",
+                format::render_rows(fmt, &format::NETWORK_COLUMNS, &rows)?
+            )?;
         }
     }
     Ok(0)

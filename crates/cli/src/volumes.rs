@@ -11,7 +11,7 @@ use coracle_engine::store::{NewVolume, StoreError, Volume};
 use serde_json::{json, Value};
 
 use crate::containers::open_engine;
-use crate::format::{self, go_template, table};
+use crate::format::{self, table};
 use crate::networks::{confirm, daemon_error};
 use crate::Context;
 
@@ -217,26 +217,28 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> Result<u8> {
             write!(out, "{}", table(&rows))?;
         }
         Some(fmt) => {
-            for v in &vols {
-                let value = json!({
-                    "Availability": "N/A",
-                    "Driver": v.driver,
-                    "Group": "N/A",
-                    "Labels": labels_text(v),
-                    "Links": "N/A",
-                    "Mountpoint": v.mountpoint,
-                    "Name": v.name,
-                    "Scope": "local",
-                    "Size": "N/A",
-                    "Status": "N/A",
-                });
-                if fmt == "json" {
-                    writeln!(out, "{}", serde_json::to_string(&value)?)?;
-                } else {
-                    let text = go_template(fmt, &value).map_err(|e| anyhow::anyhow!(e))?;
-                    writeln!(out, "{text}")?;
-                }
-            }
+            let rows: Vec<Value> = vols
+                .iter()
+                .map(|v| {
+                    json!({
+                        "Availability": "N/A",
+                        "Driver": v.driver,
+                        "Group": "N/A",
+                        "Labels": labels_text(v),
+                        "Links": "N/A",
+                        "Mountpoint": v.mountpoint,
+                        "Name": v.name,
+                        "Scope": "local",
+                        "Size": "N/A",
+                        "Status": "N/A",
+                    })
+                })
+                .collect();
+            write!(
+                out,
+                "{}",
+                format::render_rows(fmt, &format::VOLUME_COLUMNS, &rows)?
+            )?;
         }
     }
     Ok(0)
