@@ -674,6 +674,12 @@ pub fn connect(ctx: &Context, args: &ConnectArgs) -> Result<u8> {
         }
         return Err(e);
     }
+    if let Err(e) = engine.sync_resolv_conf(&fresh.id) {
+        eprintln!(
+            "warning: container {}: resolv.conf not updated: {e}",
+            fresh.short_id()
+        );
+    }
     Ok(0)
 }
 
@@ -709,6 +715,12 @@ pub fn disconnect(ctx: &Context, args: &DisconnectArgs) -> Result<u8> {
     let mut endpoints = recorded_endpoints(&fresh);
     endpoints.retain(|e| e.get("network").and_then(Value::as_str) != Some(net.name.as_str()));
     set_endpoints(&engine, &fresh, endpoints)?;
+    if let Err(e) = engine.sync_resolv_conf(&fresh.id) {
+        eprintln!(
+            "warning: container {}: resolv.conf not updated: {e}",
+            fresh.short_id()
+        );
+    }
     match result {
         Ok(()) => Ok(0),
         Err(e) => daemon_error(e),

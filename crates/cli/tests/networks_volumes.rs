@@ -151,6 +151,15 @@ fn connect_and_disconnect_a_running_container() {
     // The other container on `side` reaches it by name and alias.
     h.exec_eventually(&["dd", "ping", "-c1", "-W2", "cee"]);
     h.exec_eventually(&["dd", "ping", "-c1", "-W2", "cc"]);
+    // And it, started on the default bridge (host resolvers), now asks side's responder,
+    // so it resolves dd by name too.
+    let gateway = subnet.replace(".0/24", ".1");
+    let resolv = h.ok(&["exec", "cc", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains(&format!("nameserver {gateway}")),
+        "{resolv}"
+    );
+    h.exec_eventually(&["cc", "ping", "-c1", "-W2", "dd"]);
     let v = h.json(&["network", "inspect", "side"]);
     assert_eq!(
         v[0]["Containers"][&c]["IPv4Address"],
@@ -169,6 +178,11 @@ fn connect_and_disconnect_a_running_container() {
     h.ok(&["network", "disconnect", "side", "cc"]);
     let gone = h.ok(&["exec", "cc", "ip", "addr"]);
     assert!(!gone.contains("eth1"), "{gone}");
+    let resolv = h.ok(&["exec", "cc", "cat", "/etc/resolv.conf"]);
+    assert!(
+        !resolv.contains(&gateway),
+        "back to the host's resolvers: {resolv}"
+    );
     let v = h.json(&["network", "inspect", "side"]);
     assert!(v[0]["Containers"].get(&c).is_none(), "{v:#}");
     let err = h.fails(&["network", "disconnect", "side", "cc"], 1);

@@ -358,6 +358,47 @@ impl Engine {
         Ok(())
     }
 
+    /// Points the container's /etc/resolv.conf at the DNS responder of the first network it
+    /// is connected to that runs one (or back at the host's resolvers when none is left),
+    /// after `network connect` or `disconnect`: a container started on the default bridge
+    /// and then connected to a user-defined network resolves that network's names, as with
+    /// Docker. `--dns` servers, when given, are kept as they are. The file is rewritten in
+    /// place: it is bind-mounted into the running container, and a rename would leave the
+    /// mount on the old file.
+    pub fn sync_resolv_conf(&self, reference: &str) -> Result<()> {
+        use coracle_network::dns::files;
+        let rec = self.container(reference)?;
+        let cfg = self.container_config(&rec)?;
+        if !cfg.host_config.dns.is_empty() {
+            return Ok(());
+        }
+        let path = self.container_dir(&rec.id).join("resolv.conf");
+        if !path.exists() {
+            return Ok(());
+        }
+        let mgr = self
+            .network()
+            .map_err(|e| EngineError::Network(e.to_string()))?;
+        let responder = rec
+            .extra
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| serde_json::from_value::<EndpointRecord>(e.clone()).ok())
+            .find(|e| mgr.network(&e.network).is_ok_and(|n| n.dns))
+            .map(|e| IpAddr::V4(e.gateway));
+        drop(mgr);
+        let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let text = files::resolv_conf(&host_resolv, responder, &[]);
+        fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(io_err("rewriting", &path))
+    }
+
     /// Binds and volumes as host paths. A named volume is created when missing; an anonymous
     /// one gets a random name the first time and is found again by its target afterwards.
     fn resolve_mounts(
