@@ -319,6 +319,22 @@ pub const VOLUME_COLUMNS: Columns = Columns {
     default_table: "table {{.Driver}}\t{{.Name}}",
 };
 
+pub const STATS_COLUMNS: Columns = Columns {
+    headers: &[
+        ("BlockIO", "BLOCK I/O"),
+        ("CPUPerc", "CPU %"),
+        ("Container", "CONTAINER"),
+        ("ID", "CONTAINER ID"),
+        ("MemPerc", "MEM %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("Name", "NAME"),
+        ("NetIO", "NET I/O"),
+        ("PIDs", "PIDS"),
+    ],
+    default_table:
+        "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+};
+
 /// A list command's `--format`, as Docker reads it:
 /// - `json`: each row as one line of JSON;
 /// - `table` alone: the command's default table;

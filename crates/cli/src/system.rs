@@ -1,4 +1,4 @@
-//! `coracle version`, `info`, `system df|prune` and `stats --no-stream`, in Docker's shapes.
+//! `coracle version`, `info`, `system df|prune` and `stats`, in Docker's shapes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -53,12 +53,16 @@ pub struct StatsArgs {
     /// Show all containers (default shows just running).
     #[arg(short, long)]
     all: bool,
-    /// Disable streaming stats and only pull the first result (the only mode supported).
+    /// Disable streaming stats and only pull the first result.
     #[arg(long)]
     no_stream: bool,
     /// Do not truncate output.
     #[arg(long)]
     no_trunc: bool,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+    /// template.
+    #[arg(long)]
+    format: Option<String>,
     containers: Vec<String>,
 }
 
@@ -638,94 +642,169 @@ fn sample(cgroup: &str, pid: i32) -> Sample {
     s
 }
 
+/// `docker stats`: a table of every running container's (or the named ones') usage, CPU
+/// measured between two samples. Streaming (the default) redraws it every second, clearing
+/// the screen first as Docker does, until interrupted; `--no-stream` prints it once.
+/// Without names the set of containers is listed again for every table, so containers that
+/// start or stop come and go.
 pub fn stats(ctx: &Context, args: &StatsArgs) -> Result<u8> {
     let engine = open_engine(ctx)?;
-    let mut targets: Vec<ContainerRecord> = Vec::new();
     let mut code = 0;
-    if args.containers.is_empty() {
-        targets = engine.list(args.all).map_err(|e| anyhow::anyhow!("{e}"))?;
-    } else {
-        for name in &args.containers {
-            match engine.container(name) {
-                Ok(c) => targets.push(c),
-                Err(e) => {
-                    eprintln!("Error response from daemon: {e}");
-                    code = 1;
-                }
+    let mut named: Vec<ContainerRecord> = Vec::new();
+    for name in &args.containers {
+        match engine.container(name) {
+            Ok(c) => named.push(c),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = 1;
             }
         }
     }
+    if !args.containers.is_empty() && named.is_empty() {
+        return Ok(code);
+    }
+    let targets = |named: &[ContainerRecord]| -> Result<Vec<ContainerRecord>> {
+        if args.containers.is_empty() {
+            return engine.list(args.all).map_err(|e| anyhow::anyhow!("{e}"));
+        }
+        // Named containers stay in the table; their state and pid are read afresh.
+        Ok(named
+            .iter()
+            .map(|c| engine.container(&c.id).unwrap_or_else(|_| c.clone()))
+            .collect())
+    };
     let cgroup =
         |c: &ContainerRecord| format!("{}/{}", ctx.cgroup_parent.trim_end_matches('/'), c.id);
     let running = |c: &ContainerRecord| c.state == State::Running || c.state == State::Paused;
-    let first: Vec<Option<Sample>> = targets
-        .iter()
-        .map(|c| running(c).then(|| sample(&cgroup(c), c.pid)))
-        .collect();
-    let t0 = Instant::now();
-    if first.iter().any(Option::is_some) {
+    let host_mem = total_memory();
+
+    // The first sample, and a short first interval so that the first table comes quickly.
+    let mut previous: BTreeMap<String, (Sample, Instant)> = BTreeMap::new();
+    let mut current = targets(&named)?;
+    for c in current.iter().filter(|c| running(c)) {
+        previous.insert(c.id.clone(), (sample(&cgroup(c), c.pid), Instant::now()));
+    }
+    if !previous.is_empty() {
         std::thread::sleep(Duration::from_millis(500));
     }
-    let wall = t0.elapsed().as_nanos().max(1) as f64;
-    let host_mem = total_memory();
-    let mut rows = vec![vec![
-        "CONTAINER ID".to_string(),
-        "NAME".into(),
-        "CPU %".into(),
-        "MEM USAGE / LIMIT".into(),
-        "MEM %".into(),
-        "NET I/O".into(),
-        "BLOCK I/O".into(),
-        "PIDS".into(),
-    ]];
-    for (c, before) in targets.iter().zip(first) {
-        let id = if args.no_trunc {
-            c.id.clone()
-        } else {
-            c.short_id().to_string()
+    let mut out = io::stdout().lock();
+    loop {
+        let mut rows = Vec::new();
+        let mut next = BTreeMap::new();
+        for c in &current {
+            let now = running(c).then(|| (sample(&cgroup(c), c.pid), Instant::now()));
+            let cpu = match (&now, previous.get(&c.id)) {
+                (Some((s, t)), Some((before, t0))) => {
+                    let wall = t.duration_since(*t0).as_nanos().max(1) as f64;
+                    s.cpu_ns.saturating_sub(before.cpu_ns) as f64 / wall * 100.0
+                }
+                _ => 0.0,
+            };
+            let shown = args
+                .containers
+                .iter()
+                .find(|n| engine.container(n).is_ok_and(|r| r.id == c.id))
+                .cloned();
+            rows.push(stats_row(
+                c,
+                now.as_ref().map(|n| &n.0),
+                cpu,
+                host_mem,
+                shown,
+                args.no_trunc,
+            ));
+            if let Some(n) = now {
+                next.insert(c.id.clone(), n);
+            }
+        }
+        previous = next;
+        let text = match args.format.as_deref() {
+            None => table(&stats_table(&rows)),
+            Some(f) => format::render_rows(f, &format::STATS_COLUMNS, &rows)?,
         };
-        let Some(before) = before else {
-            rows.push(vec![
-                id,
-                c.name.clone(),
-                "0.00%".into(),
-                "0B / 0B".into(),
-                "0.00%".into(),
-                "0B / 0B".into(),
-                "0B / 0B".into(),
-                "0".into(),
-            ]);
-            continue;
-        };
-        let now = sample(&cgroup(c), c.pid);
-        let cpu = now.cpu_ns.saturating_sub(before.cpu_ns) as f64 / wall * 100.0;
-        let limit = now.mem_limit.unwrap_or(host_mem).min(host_mem.max(1));
-        let mem_pct = if limit > 0 {
-            now.mem_usage as f64 / limit as f64 * 100.0
-        } else {
-            0.0
-        };
-        rows.push(vec![
-            id,
-            c.name.clone(),
-            format!("{cpu:.2}%"),
-            format!("{} / {}", bytes_size(now.mem_usage), bytes_size(limit)),
-            format!("{mem_pct:.2}%"),
-            format!(
-                "{} / {}",
-                format::human_size_precision(now.net_rx, 3),
-                format::human_size_precision(now.net_tx, 3)
-            ),
-            format!(
-                "{} / {}",
-                format::human_size_precision(now.block_read, 3),
-                format::human_size_precision(now.block_write, 3)
-            ),
-            now.pids.to_string(),
-        ]);
+        if args.no_stream {
+            out.write_all(text.as_bytes())?;
+            return Ok(code);
+        }
+        // Clear the screen and go home, then the table: Docker's redraw.
+        write!(out, "\x1b[2J\x1b[H{text}")?;
+        out.flush()?;
+        std::thread::sleep(Duration::from_secs(1));
+        current = targets(&named)?;
     }
-    print!("{}", table(&rows));
-    Ok(code)
+}
+
+/// One row of `stats` in the shape of Docker's stats `--format` fields. `shown` is the
+/// name or id the user gave for the container (`.Container`).
+fn stats_row(
+    c: &ContainerRecord,
+    now: Option<&Sample>,
+    cpu: f64,
+    host_mem: u64,
+    shown: Option<String>,
+    no_trunc: bool,
+) -> serde_json::Value {
+    let id = if no_trunc {
+        c.id.clone()
+    } else {
+        c.short_id().to_string()
+    };
+    let container = shown.unwrap_or_else(|| id.clone());
+    let Some(now) = now else {
+        return serde_json::json!({
+            "BlockIO": "0B / 0B", "CPUPerc": "0.00%", "Container": container, "ID": id,
+            "MemPerc": "0.00%", "MemUsage": "0B / 0B", "Name": c.name, "NetIO": "0B / 0B",
+            "PIDs": "0",
+        });
+    };
+    let limit = now.mem_limit.unwrap_or(host_mem).min(host_mem.max(1));
+    let mem_pct = if limit > 0 {
+        now.mem_usage as f64 / limit as f64 * 100.0
+    } else {
+        0.0
+    };
+    let pair = |a: u64, b: u64| {
+        format!(
+            "{} / {}",
+            format::human_size_precision(a, 3),
+            format::human_size_precision(b, 3)
+        )
+    };
+    serde_json::json!({
+        "BlockIO": pair(now.block_read, now.block_write),
+        "CPUPerc": format!("{cpu:.2}%"),
+        "Container": container,
+        "ID": id,
+        "MemPerc": format!("{mem_pct:.2}%"),
+        "MemUsage": format!("{} / {}", bytes_size(now.mem_usage), bytes_size(limit)),
+        "Name": c.name,
+        "NetIO": pair(now.net_rx, now.net_tx),
+        "PIDs": now.pids.to_string(),
+    })
+}
+
+/// Docker's default stats table.
+fn stats_table(rows: &[serde_json::Value]) -> Vec<Vec<String>> {
+    const COLUMNS: [(&str, &str); 8] = [
+        ("ID", "CONTAINER ID"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ];
+    let mut out = vec![COLUMNS.iter().map(|(_, h)| h.to_string()).collect()];
+    for r in rows {
+        out.push(
+            COLUMNS
+                .iter()
+                .map(|(k, _)| r[*k].as_str().unwrap_or_default().to_string())
+                .collect(),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -375,6 +375,37 @@ fn version_info_system_df_prune_and_stats() {
     assert!(rows[1].contains(" up "), "{stats}");
     let pids = rows[1].split_whitespace().last().unwrap();
     assert!(pids.parse::<u32>().unwrap() >= 1, "{stats}");
+    // --format: a template, and json with Docker's field names.
+    let line = h.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}={{.PIDs}}",
+        "up",
+    ]);
+    assert!(line.trim().starts_with("up="), "{line}");
+    let row: serde_json::Value = serde_json::from_str(
+        h.ok(&["stats", "--no-stream", "--format", "json", "up"])
+            .trim(),
+    )
+    .unwrap();
+    for key in [
+        "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+    ] {
+        assert!(row.get(key).is_some(), "{key} in {row}");
+    }
+    // Streaming (the default): the table is redrawn, screen cleared first, until stopped.
+    let mut child = h
+        .coracle_cmd(&["stats", "up"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2800));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.matches("\x1b[2J\x1b[H").count() >= 2, "{text:?}");
+    assert!(text.matches("CONTAINER ID").count() >= 2, "{text:?}");
 
     let out = h.ok(&["system", "prune", "-f"]);
     assert!(out.contains("Deleted Containers:"), "{out}");
