@@ -389,10 +389,15 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<u8> {
     let engine = open_engine(ctx)?;
     let rec = create_from_flags(ctx, &engine, &args.flags)?;
     if !args.detach && args.flags.rm {
-        // The CLI removes the container after reading its exit code; the shim's call-back
-        // must not remove it first.
+        // This process removes the container after reading its exit code. While it lives,
+        // the shim does not start its call-back (which would tear the same container down
+        // at the same moment); if it dies first, the call-back removes the container.
         let mut extra = rec.extra.clone();
-        extra["removed_by_client"] = json!(true);
+        let me = std::process::id() as i32;
+        extra["removed_by_client"] = json!({
+            "pid": me,
+            "start": coracle_runtime::state::process_start_time(me),
+        });
         engine
             .store()
             .update_record(
@@ -703,7 +708,14 @@ pub fn container_cleanup(ctx: &Context, id: &str) -> Result<u8> {
     };
     engine.cleanup(&rec.id).map_err(engine_error)?;
     let cfg = engine.container_config(&rec).map_err(engine_error)?;
-    let by_client = rec.extra.get("removed_by_client").and_then(Value::as_bool) == Some(true);
+    // The foreground `run --rm` that said it removes the container, if it still runs.
+    let by_client = rec.extra.get("removed_by_client").is_some_and(|c| {
+        let pid = c["pid"].as_i64().and_then(|p| i32::try_from(p).ok());
+        pid.is_some_and(|p| {
+            coracle_runtime::state::process_start_time(p).is_some()
+                && coracle_runtime::state::process_start_time(p) == c["start"].as_u64()
+        })
+    });
     if cfg.host_config.auto_remove && !by_client {
         engine.remove(&rec.id, true, true).map_err(engine_error)?;
     }

@@ -165,6 +165,27 @@ fn a_foreground_run_streams_output_returns_the_exit_code_and_rm_removes_it() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n");
     assert_eq!(h.ok(&["logs", "--tail", "1", "talker"]), "");
+    // A foreground `run --rm` whose client dies: the shim's call-back removes the
+    // container when it exits (the client no longer can).
+    let mut client = h
+        .coracle_cmd(&["run", "--rm", "--name", "orphaned", "box", "sleep", "2"])
+        .spawn()
+        .unwrap();
+    h.wait_for("orphaned", "running", |v| v["State"]["Status"] == "running");
+    client.kill().unwrap();
+    let _ = client.wait();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("orphaned")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "orphaned --rm container never removed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let inspect = h.inspect("talker");
     assert_eq!(inspect["State"]["Status"], "exited");
     assert_eq!(inspect["State"]["ExitCode"], 0);

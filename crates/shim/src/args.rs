@@ -57,13 +57,18 @@ pub struct Args {
     pub restart: Restart,
     pub exit_command: Option<PathBuf>,
     pub exit_command_args: Vec<String>,
+    /// A foreground client (`coracle run --rm`) that removes the container itself once it
+    /// has read the exit code: (pid, start time in clock ticks since boot). While that
+    /// process lives, the exit command is not run: it would tear down the same container at
+    /// the same moment.
+    pub cleanup_client: Option<(i32, u64)>,
     pub ready_fd: Option<i32>,
 }
 
 pub const USAGE: &str = "usage: coracle-shim --id ID --bundle DIR --runtime-root DIR --state-dir DIR \
 [--log-path FILE] [--log-max-size BYTES] [--log-max-files N] [--tty] [--stdin] \
 [--restart no|always|unless-stopped|on-failure[:N]] [--exit-command PATH [--exit-command-arg ARG]...] \
-[--ready-fd N]";
+[--cleanup-client PID:STARTTIME] [--ready-fd N]";
 
 /// Parse a size: bytes, or with a k/m/g suffix (powers of 1024), as Docker's max-size.
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -99,6 +104,7 @@ impl Args {
             restart: Restart::No,
             exit_command: None,
             exit_command_args: Vec::new(),
+            cleanup_client: None,
             ready_fd: None,
         };
         let mut it = argv.into_iter();
@@ -134,6 +140,18 @@ impl Args {
                         "--restart" => a.restart = Restart::parse(&value)?,
                         "--exit-command" => a.exit_command = Some(PathBuf::from(value)),
                         "--exit-command-arg" => a.exit_command_args.push(value),
+                        "--cleanup-client" => {
+                            a.cleanup_client = Some(
+                                value
+                                    .split_once(':')
+                                    .and_then(|(p, t)| Some((p.parse().ok()?, t.parse().ok()?)))
+                                    .ok_or_else(|| {
+                                        format!(
+                                            "--cleanup-client {value:?}: expected PID:STARTTIME"
+                                        )
+                                    })?,
+                            )
+                        }
                         "--ready-fd" => {
                             a.ready_fd =
                                 Some(value.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
@@ -170,7 +188,7 @@ mod tests {
         let a = parse(
             "--id c1 --bundle /b --runtime-root /r --state-dir /s --log-path /l --log-max-size 10k \
              --log-max-files 3 --tty --stdin --restart on-failure:2 --exit-command /bin/x \
-             --exit-command-arg rm --exit-command-arg -f --ready-fd 5",
+             --exit-command-arg rm --exit-command-arg -f --cleanup-client 42:1234 --ready-fd 5",
         )
         .unwrap();
         assert_eq!(a.id, "c1");
@@ -179,6 +197,7 @@ mod tests {
         assert!(a.tty && a.stdin);
         assert_eq!(a.restart, Restart::OnFailure(2));
         assert_eq!(a.exit_command_args, ["rm", "-f"]);
+        assert_eq!(a.cleanup_client, Some((42, 1234)));
         assert_eq!(a.ready_fd, Some(5));
     }
 

@@ -793,8 +793,15 @@ pub fn remove_sockets(state_dir: &Path) {
 }
 
 /// Start `--exit-command` (not waited for: it may well talk to this shim's
-/// container, e.g. `coracle rm -f ID`).
+/// container, e.g. `coracle rm -f ID`), unless the `--cleanup-client` still runs and so
+/// removes the container itself. Should that client die right after this check, the
+/// container is left exited, not lost: `rm` removes it.
 fn run_exit_command(args: &Args) {
+    if let Some((pid, start)) = args.cleanup_client {
+        if coracle_runtime::state::process_start_time(pid) == Some(start) {
+            return;
+        }
+    }
     if let Some(cmd) = &args.exit_command {
         let _ = std::process::Command::new(cmd)
             .args(&args.exit_command_args)

@@ -497,6 +497,13 @@ impl Engine {
             .arg(self.log_path(id))
             .arg("--ready-fd")
             .arg(write_end.as_raw_fd().to_string());
+        // A foreground `run --rm` that removes the container itself (see the shim's
+        // --cleanup-client).
+        if let Some(client) = rec.extra.get("removed_by_client") {
+            if let (Some(pid), Some(start)) = (client["pid"].as_i64(), client["start"].as_u64()) {
+                cmd.arg("--cleanup-client").arg(format!("{pid}:{start}"));
+            }
+        }
         if cfg.config.tty {
             cmd.arg("--tty");
         }
