@@ -171,7 +171,15 @@ fn a_foreground_run_streams_output_returns_the_exit_code_and_rm_removes_it() {
         .coracle_cmd(&["run", "--rm", "--name", "orphaned", "box", "sleep", "2"])
         .spawn()
         .unwrap();
-    h.wait_for("orphaned", "running", |v| v["State"]["Status"] == "running");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = h.coracle(&["inspect", "-f", "{{.State.Status}}", "orphaned"]);
+        if String::from_utf8_lossy(&out.stdout).trim() == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "orphaned never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     client.kill().unwrap();
     let _ = client.wait();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -620,6 +628,62 @@ fn bad_input_gets_the_right_code_and_leaves_nothing() {
     assert!(err.contains("invalid size"), "{err}");
     let err = h.fails(&["run", "--network", "nonet", "box", "true"], 125);
     assert!(err.contains("nonet"), "{err}");
+    // An address in use is found only while the shim is already creating the container
+    // (the endpoint is connected meanwhile): the shim is called off and deletes what it
+    // made; the container stays created, as with Docker.
+    let subnet = h.net_subnet(0);
+    let ip = subnet.replace(".0/24", ".9");
+    h.ok(&["network", "create", "--subnet", &subnet, "side"]);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--network",
+        "side",
+        "--ip",
+        &ip,
+        "box",
+        "sleep",
+        "60",
+    ]);
+    let err = h.fails(
+        &[
+            "run",
+            "--name",
+            "second",
+            "--network",
+            "side",
+            "--ip",
+            &ip,
+            "box",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("is in use"), "{err}");
+    assert_eq!(h.inspect("second")["State"]["Status"], "created");
+    h.ok(&["rm", "-f", "first"]);
+    h.ok(&["rm", "second"]);
+    h.ok(&["network", "rm", "side"]);
+    let shims = h.root().parent().unwrap().join("run/shims");
+    let live: Vec<_> = fs::read_dir(&shims)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("shim.pid").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(live.is_empty(), "a shim is left: {live:?}");
+    let runtime = h.root().parent().unwrap().join("run/runtime");
+    let states: Vec<_> = fs::read_dir(&runtime)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(states.is_empty(), "runtime state is left: {states:?}");
     h.ok(&["create", "--name", "taken", "box"]);
     let err = h.fails(&["run", "--name", "taken", "box", "true"], 125);
     assert!(err.contains("is already in use"), "{err}");

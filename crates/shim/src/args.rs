@@ -63,12 +63,16 @@ pub struct Args {
     /// the same moment.
     pub cleanup_client: Option<(i32, u64)>,
     pub ready_fd: Option<i32>,
+    /// Read end of a pipe: after creating the container, wait for one byte on it before
+    /// starting the process (the engine connects the network meanwhile); end of file
+    /// instead means the start was called off.
+    pub start_gate_fd: Option<i32>,
 }
 
 pub const USAGE: &str = "usage: coracle-shim --id ID --bundle DIR --runtime-root DIR --state-dir DIR \
 [--log-path FILE] [--log-max-size BYTES] [--log-max-files N] [--tty] [--stdin] \
 [--restart no|always|unless-stopped|on-failure[:N]] [--exit-command PATH [--exit-command-arg ARG]...] \
-[--cleanup-client PID:STARTTIME] [--ready-fd N]";
+[--cleanup-client PID:STARTTIME] [--ready-fd N] [--start-gate-fd N]";
 
 /// Parse a size: bytes, or with a k/m/g suffix (powers of 1024), as Docker's max-size.
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -106,6 +110,7 @@ impl Args {
             exit_command_args: Vec::new(),
             cleanup_client: None,
             ready_fd: None,
+            start_gate_fd: None,
         };
         let mut it = argv.into_iter();
         while let Some(flag) = it.next() {
@@ -158,6 +163,12 @@ impl Args {
                                     format!("--ready-fd {value:?}: expected an fd number")
                                 })?)
                         }
+                        "--start-gate-fd" => {
+                            a.start_gate_fd =
+                                Some(value.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                                    format!("--start-gate-fd {value:?}: expected an fd number")
+                                })?)
+                        }
                         _ => return Err(format!("unknown flag {name:?}\n{USAGE}")),
                     }
                 }
@@ -188,7 +199,7 @@ mod tests {
         let a = parse(
             "--id c1 --bundle /b --runtime-root /r --state-dir /s --log-path /l --log-max-size 10k \
              --log-max-files 3 --tty --stdin --restart on-failure:2 --exit-command /bin/x \
-             --exit-command-arg rm --exit-command-arg -f --cleanup-client 42:1234 --ready-fd 5",
+             --exit-command-arg rm --exit-command-arg -f --cleanup-client 42:1234 --ready-fd 5 --start-gate-fd 6",
         )
         .unwrap();
         assert_eq!(a.id, "c1");
@@ -199,6 +210,7 @@ mod tests {
         assert_eq!(a.exit_command_args, ["rm", "-f"]);
         assert_eq!(a.cleanup_client, Some((42, 1234)));
         assert_eq!(a.ready_fd, Some(5));
+        assert_eq!(a.start_gate_fd, Some(6));
     }
 
     #[test]

@@ -113,7 +113,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    sys::close_inherited(args.ready_fd);
+    sys::close_inherited(&[args.ready_fd, args.start_gate_fd]);
     // Re-exec from a sealed copy before anything enters a container (returns only on
     // failure).
     let sealed = coracle_runtime::sealed_exe::ensure_sealed(&args.runtime_root);
@@ -124,7 +124,17 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Some(fd) = &ready {
+    let gate = match args.start_gate_fd.map(sys::adopt_fd).transpose() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!(
+                "coracle-shim: --start-gate-fd {:?}: {e}",
+                args.start_gate_fd
+            );
+            std::process::exit(2);
+        }
+    };
+    for fd in ready.iter().chain(gate.iter()) {
         let _ = nix::fcntl::fcntl(
             fd.as_raw_fd(),
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
@@ -192,6 +202,7 @@ fn main() {
         Ok(s) => s,
         Err(e) => cleanup(ready, e),
     };
+    shim.set_start_gate(gate);
     let started = shim.launch();
     if let Err(e) = started {
         cleanup(ready, e);

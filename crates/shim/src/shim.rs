@@ -103,6 +103,8 @@ pub struct Shim {
     winsize: Option<(u16, u16)>,
     /// The pty reported hang-up (no slave open): stop polling it until the next run.
     master_hup: bool,
+    /// `--start-gate-fd`, until the first start has passed it.
+    start_gate: Option<OwnedFd>,
 }
 
 /// Sockets bound before the shim detaches, so they exist when the engine's child exits.
@@ -243,6 +245,7 @@ impl Shim {
             backoff: Duration::ZERO,
             winsize: None,
             master_hup: false,
+            start_gate: None,
         })
     }
 
@@ -252,6 +255,11 @@ impl Shim {
 
     /// Create and start the container; returns init's pid once the user's program
     /// runs (or has already exited).
+    /// See `--start-gate-fd`: the first launch waits on it between create and start.
+    pub fn set_start_gate(&mut self, gate: Option<OwnedFd>) {
+        self.start_gate = gate;
+    }
+
     pub fn launch(&mut self) -> Result<i32, StartError> {
         let mut console_ours = None;
         let console = match &self.stdio {
@@ -301,6 +309,13 @@ impl Shim {
                     let _ = container::delete(self.root(), &self.args.id, true);
                     return Err(StartError::new(format!("receive the pty master: {e}")));
                 }
+            }
+        }
+        if let Some(gate) = self.start_gate.take() {
+            if let Err(reason) = wait_at_gate(gate) {
+                let _ = container::delete(self.root(), &self.args.id, true);
+                self.reap_all();
+                return Err(StartError::new(reason));
             }
         }
         if let Err(e) = container::start(self.root(), &self.args.id) {
@@ -783,6 +798,20 @@ impl Shim {
         remove_sockets(&self.args.state_dir);
         let _ = std::fs::remove_file(self.args.state_dir.join("shim.pid"));
         run_exit_command(&self.args);
+    }
+}
+
+/// Blocks until the engine writes the go-ahead byte on the start gate. End of file (the
+/// engine closed it, or died) means the start was called off.
+fn wait_at_gate(gate: OwnedFd) -> Result<(), String> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(gate.as_raw_fd(), &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err("the engine called the start off".into()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("read --start-gate-fd: {e}")),
+        }
     }
 }
 

@@ -75,12 +75,12 @@ pub fn adopt_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Close every fd >= 3 except `keep` (inherited from the engine).
-pub fn close_inherited(keep: Option<RawFd>) {
+/// Close every fd >= 3 except those in `keep` (inherited from the engine).
+pub fn close_inherited(keep: &[Option<RawFd>]) {
     let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
         Ok(d) => d
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|fd: &RawFd| *fd >= 3 && Some(*fd) != keep)
+            .filter(|fd: &RawFd| *fd >= 3 && !keep.contains(&Some(*fd)))
             .collect(),
         Err(_) => return,
     };

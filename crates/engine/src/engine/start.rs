@@ -85,6 +85,16 @@ fn unescape_mountinfo(s: &str) -> String {
         .replace("\\134", "\\")
 }
 
+/// A shim that is creating a container and waits at its start gate.
+struct PendingShim {
+    /// The shim's first process (it forks to detach and exits).
+    child: std::process::Child,
+    /// Where the shim reports (`--ready-fd`).
+    ready: OwnedFd,
+    /// The go-ahead is written here (`--start-gate-fd`); closing it calls the start off.
+    gate: OwnedFd,
+}
+
 impl Engine {
     /// The overlay mount of a container's snapshot (made at create).
     pub(crate) fn snapshot_spec(&self, rec: &ContainerRecord) -> Result<MountSpec> {
@@ -159,7 +169,8 @@ impl Engine {
             snapshot::mount(&snap, &snap.merged)?;
         }
 
-        // 2. The network namespace and endpoint.
+        // 2. The network namespace. Its endpoint is connected in step 5, while the shim
+        //    creates the container.
         let mode: NetworkMode =
             cfg.host_config.network_mode.parse().map_err(
                 |e: coracle_network::mode::ModeError| EngineError::Invalid(e.to_string()),
@@ -167,33 +178,28 @@ impl Engine {
         let plan = mode
             .netns_plan(id, &self.netns_dir(), |other| self.running_netns(other))
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let mut endpoint: Option<EndpointRecord> = None;
-        // The network's DNS responder (its gateway), when it runs one: for resolv.conf.
-        let mut responder: Option<IpAddr> = None;
         let network = match &plan {
             NetnsPlan::New(path) => {
                 fs::create_dir_all(self.netns_dir())
                     .map_err(io_err("creating", &self.netns_dir()))?;
                 create_with_loopback(path).map_err(EngineError::Network)?;
-                if let NetworkMode::Bridge(net) = &mode {
-                    let (ep, dns) = self.connect(rec, &cfg, net, path)?;
-                    responder = dns.then_some(IpAddr::V4(ep.gateway));
-                    endpoint = Some(ep);
-                }
                 NetNamespace::Path(path.clone())
             }
             NetnsPlan::Join(path) => NetNamespace::Path(path.clone()),
             NetnsPlan::Host => NetNamespace::Host,
         };
+        // Recorded now, so that teardown finds the namespace whatever fails next.
         self.store.update_record(
             id,
             crate::store::RecordUpdate {
-                extra: Some(self.extra_with_network(rec, &mode, &plan, endpoint.as_ref())),
+                extra: Some(self.extra_with_network(rec, &mode, &plan, None)),
                 ..Default::default()
             },
         )?;
 
-        // 3. /etc/hostname, /etc/hosts, /etc/resolv.conf.
+        // 3. /etc/hostname, /etc/hosts, /etc/resolv.conf: created empty, to be bind-mounted
+        //    by the shim; written in step 5, once the endpoint's address is known. Written in
+        //    place, so the mounts see the content.
         let dir = self.container_dir(id);
         let hostname = if !cfg.config.hostname.is_empty() {
             cfg.config.hostname.clone()
@@ -204,12 +210,20 @@ impl Engine {
         } else {
             rec.short_id().to_string()
         };
-        self.write_etc_files(&dir, &cfg, &hostname, endpoint.as_ref(), responder)?;
+        for name in ["hostname", "hosts", "resolv.conf"] {
+            let path = dir.join(name);
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err("creating", &path))?;
+        }
 
         // 4. The bundle.
         let mut ctx = SpecContext::new(id, &snap.merged, network);
         ctx.cgroups_path = format!("{}/{id}", self.cfg.cgroup_parent.trim_end_matches('/'));
-        ctx.default_hostname = Some(hostname);
+        ctx.default_hostname = Some(hostname.clone());
         ctx.resolv_conf = Some(dir.join("resolv.conf"));
         ctx.hosts = Some(dir.join("hosts"));
         ctx.hostname_file = Some(dir.join("hostname"));
@@ -224,8 +238,39 @@ impl Engine {
         let text = serde_json::to_vec_pretty(&spec).expect("an OCI spec serializes");
         fs::write(&config_path, text).map_err(io_err("writing", &config_path))?;
 
-        // 5. The shim, which creates and starts the container and reports its pid.
-        self.spawn_shim(rec, &cfg)
+        // 5. The shim creates the container (cgroups, namespaces, mounts: the larger part of
+        //    a start) while the endpoint is connected and the /etc files are written here.
+        //    It starts the container's process only at the go-ahead on its start gate, so
+        //    the process never runs without its network; a failure here closes the gate
+        //    instead, and the shim deletes what it created.
+        let pending = self.spawn_shim(rec, &cfg)?;
+        let prepared = (|| -> Result<()> {
+            let mut endpoint: Option<EndpointRecord> = None;
+            // The network's DNS responder (its gateway), when it runs one: for resolv.conf.
+            let mut responder: Option<IpAddr> = None;
+            if let (NetnsPlan::New(path), NetworkMode::Bridge(net)) = (&plan, &mode) {
+                let (ep, dns) = self.connect(rec, &cfg, net, path)?;
+                responder = dns.then_some(IpAddr::V4(ep.gateway));
+                // Recorded at once, so that teardown disconnects it.
+                self.store.update_record(
+                    id,
+                    crate::store::RecordUpdate {
+                        extra: Some(self.extra_with_network(rec, &mode, &plan, Some(&ep))),
+                        ..Default::default()
+                    },
+                )?;
+                endpoint = Some(ep);
+            }
+            self.write_etc_files(&dir, &cfg, &hostname, endpoint.as_ref(), responder)
+        })();
+        match prepared {
+            Ok(()) => self.await_shim(rec, pending, true),
+            Err(e) => {
+                // The shim's answer no longer matters, only that it has cleaned up.
+                let _ = self.await_shim(rec, pending, false);
+                Err(e)
+            }
+        }
     }
 
     /// The network namespace of a running container (for `--network container:X`).
@@ -471,7 +516,7 @@ impl Engine {
         Ok(volume.mountpoint.clone())
     }
 
-    fn spawn_shim(&self, rec: &ContainerRecord, cfg: &ContainerConfig) -> Result<i32> {
+    fn spawn_shim(&self, rec: &ContainerRecord, cfg: &ContainerConfig) -> Result<PendingShim> {
         let id = &rec.id;
         let shim_dir = self.shim_dir(id);
         fs::create_dir_all(&shim_dir).map_err(io_err("creating", &shim_dir))?;
@@ -483,6 +528,14 @@ impl Engine {
             nix::unistd::pipe().map_err(|e| EngineError::Runtime(format!("pipe: {e}")))?;
         fcntl(read_end.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
             .map_err(|e| EngineError::Runtime(format!("fcntl FD_CLOEXEC: {e}")))?;
+        // The start gate: the shim inherits the read end, we keep the write end.
+        let (gate_read, gate_write): (OwnedFd, OwnedFd) =
+            nix::unistd::pipe().map_err(|e| EngineError::Runtime(format!("pipe: {e}")))?;
+        fcntl(
+            gate_write.as_raw_fd(),
+            FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| EngineError::Runtime(format!("fcntl FD_CLOEXEC: {e}")))?;
 
         let mut cmd = Command::new(&self.cfg.shim_binary);
         cmd.arg("--id")
@@ -496,7 +549,9 @@ impl Engine {
             .arg("--log-path")
             .arg(self.log_path(id))
             .arg("--ready-fd")
-            .arg(write_end.as_raw_fd().to_string());
+            .arg(write_end.as_raw_fd().to_string())
+            .arg("--start-gate-fd")
+            .arg(gate_read.as_raw_fd().to_string());
         // A foreground `run --rm` that removes the container itself (see the shim's
         // --cleanup-client).
         if let Some(client) = rec.extra.get("removed_by_client") {
@@ -535,10 +590,32 @@ impl Engine {
             .stdout(Stdio::null())
             .stderr(stderr);
         debug!(?cmd, "starting the shim");
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .map_err(io_err("starting", &self.cfg.shim_binary))?;
         drop(write_end);
+        drop(gate_read);
+        Ok(PendingShim {
+            child,
+            ready: read_end,
+            gate: gate_write,
+        })
+    }
+
+    /// Opens the shim's start gate (`go`) or closes it (the start is called off), then waits
+    /// for its report: the container's pid, or why it could not start.
+    fn await_shim(&self, rec: &ContainerRecord, pending: PendingShim, go: bool) -> Result<i32> {
+        let PendingShim {
+            mut child,
+            ready: read_end,
+            gate,
+        } = pending;
+        if go {
+            // A failed write means the shim is gone; its report (or its absence) says why.
+            let _ = nix::unistd::write(&gate, b"g");
+        }
+        drop(gate);
+        let shim_dir = self.shim_dir(&rec.id);
         let line = read_ready_line(&read_end, SHIM_READY_TIMEOUT);
         // The shim forks to detach; its first process exits right away.
         let _ = child.wait();
