@@ -235,8 +235,10 @@ impl Engine {
         }
         // The runtime: kills anything left (a shim killed with SIGKILL leaves the process) and
         // removes its cgroup and state. Its state directory (<runtime root>/<id>) exists exactly
-        // while there is something to delete; the shim removes it after a normal exit.
-        if self.runtime_root().join(id).exists() {
+        // while there is something to delete; the shim removes it after a normal exit. While
+        // the shim still runs (finishing after the container's exit) it is left to the shim:
+        // deleting it here would race the shim's reaping (cgroups refuse rmdir until then).
+        if self.runtime_root().join(id).exists() && !self.shim_running(id) {
             if let Err(e) = coracle_runtime::container::delete(&self.runtime_root(), id, true) {
                 errors.push(format!("runtime delete: {e}"));
             }
@@ -369,20 +371,29 @@ impl Engine {
             self.store
                 .update_state(&rec.id, Transition::Remove, StateChange::default())?;
         }
-        // Let the shim finish its own exit work first (bounded): it reaps the container's
-        // processes, deletes the runtime state and its cgroups, and removes its sockets.
-        // Tearing down underneath it races the reaping: the cgroups refuse rmdir (EBUSY)
-        // until it has reaped, and each retry costs milliseconds.
-        if let Some(pid) = self.shim_pid(&rec.id) {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut pause = Backoff::new(Duration::from_millis(50));
-            while shim_alive(pid) && Instant::now() < deadline {
-                pause.sleep();
-            }
-        }
+        // Teardown runs while the shim finishes its own exit work (it deletes the runtime
+        // state: see `cleanup`); then the shim is waited for (bounded), since its directory
+        // goes next, and whatever runtime state it left is deleted.
         let mut errors = Vec::new();
         if let Err(e) = self.cleanup(&rec.id) {
             errors.push(e.to_string());
+        }
+        if let Some(pid) = self.shim_pid(&rec.id).filter(|p| shim_alive(*p)) {
+            let timeout = Duration::from_secs(5);
+            if coracle_runtime::sys::raw::wait_pid_exit(pid, timeout).is_err() {
+                // No pidfd_open: poll.
+                let deadline = Instant::now() + timeout;
+                let mut pause = Backoff::new(Duration::from_millis(50));
+                while shim_alive(pid) && Instant::now() < deadline {
+                    pause.sleep();
+                }
+            }
+        }
+        if self.runtime_root().join(&rec.id).exists() {
+            if let Err(e) = coracle_runtime::container::delete(&self.runtime_root(), &rec.id, true)
+            {
+                errors.push(format!("runtime delete: {e}"));
+            }
         }
         if let Err(e) = self.images.snapshotter().remove(&rec.id) {
             errors.push(e.to_string());

@@ -166,6 +166,43 @@ pub fn seccomp_set_mode_filter(flags: u32, program: &[libc::sock_filter]) -> Res
     Errno::result(rc).map(drop)
 }
 
+/// pidfd_open(2): a file descriptor for `pid` that polls readable once it has exited
+/// (any process, not only a child). Linux 5.3 and later.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain integer arguments; on success the kernel returns a new fd that
+    // nothing else owns.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Waits until `pid` has exited or `timeout` passed (pidfd_open + poll); true if it
+/// exited. A pid that no longer exists counts as exited. Errors other than "no such
+/// process" (a kernel without pidfd_open) are returned for the caller to poll instead.
+pub fn wait_pid_exit(pid: i32, timeout: std::time::Duration) -> Result<bool, Errno> {
+    use std::os::fd::AsFd;
+    let fd = match pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(Errno::ESRCH) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = nix::poll::PollTimeout::try_from(left.as_millis().min(60_000) as u32)
+            .unwrap_or(nix::poll::PollTimeout::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, ms) {
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
 pub fn set_no_new_privs() -> Result<(), Errno> {
     // SAFETY: plain integer arguments.
