@@ -354,23 +354,29 @@ impl<'s> Lexer<'s> {
         }
     }
 
-    fn quoted(&mut self) -> Result<(), SyntaxError> {
+    /// The end (exclusive) of the quoted token starting at `self.pos` and closed by
+    /// `quote`, stepping over backslash escapes; a newline or the end of the text first is
+    /// the error `unterminated`.
+    fn scan_quoted(&self, quote: char, unterminated: &str) -> Result<usize, SyntaxError> {
         let start = self.pos;
         let mut chars = self.rest().char_indices().skip(1);
-        let end = loop {
+        loop {
             match chars.next() {
                 Some((_, '\\')) => {
                     if let Some((_, '\n')) | None = chars.next() {
-                        return Err(self.error(start, "unterminated quoted string"));
+                        return Err(self.error(start, unterminated));
                     }
                 }
-                Some((_, '\n')) | None => {
-                    return Err(self.error(start, "unterminated quoted string"))
-                }
-                Some((i, '"')) => break start + i + 1,
+                Some((_, '\n')) | None => return Err(self.error(start, unterminated)),
+                Some((i, c)) if c == quote => return Ok(start + i + 1),
                 Some(_) => {}
             }
-        };
+        }
+    }
+
+    fn quoted(&mut self) -> Result<(), SyntaxError> {
+        let start = self.pos;
+        let end = self.scan_quoted('"', "unterminated quoted string")?;
         let raw = &self.src[start..end];
         let value = unquote(&raw[1..raw.len() - 1], '"').map_err(|e| self.error(start, e))?;
         self.push(Tok::Str(raw.to_string(), value), start);
@@ -394,21 +400,7 @@ impl<'s> Lexer<'s> {
 
     fn char_constant(&mut self) -> Result<(), SyntaxError> {
         let start = self.pos;
-        let mut chars = self.rest().char_indices().skip(1);
-        let end = loop {
-            match chars.next() {
-                Some((_, '\\')) => {
-                    if let Some((_, '\n')) | None = chars.next() {
-                        return Err(self.error(start, "unterminated character constant"));
-                    }
-                }
-                Some((_, '\n')) | None => {
-                    return Err(self.error(start, "unterminated character constant"))
-                }
-                Some((i, '\'')) => break start + i + 1,
-                Some(_) => {}
-            }
-        };
+        let end = self.scan_quoted('\'', "unterminated character constant")?;
         let raw = &self.src[start..end];
         let value = unquote(&raw[1..raw.len() - 1], '\'').map_err(|e| self.error(start, e))?;
         let mut cs = value.chars();
