@@ -202,11 +202,27 @@ pub struct CreateFlags {
     /// Pull image before running ("always", "missing", "never").
     #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
     pull: String,
-    /// The image.
-    image: String,
-    /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The image, then the command and its arguments. One argument, so that everything
+    /// after the image belongs to the command even when it starts with '-' (`box -c ...`
+    /// is `sh -c`, not --cpu-shares), as in docker: flags come before the image.
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    image_and_command: Vec<String>,
+}
+
+impl CreateFlags {
+    fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
@@ -231,8 +247,8 @@ fn container_config(f: &CreateFlags) -> Result<ContainerConfig> {
     if let Some(ep) = &f.entrypoint {
         c.entrypoint = Some(vec![ep.clone()]);
     }
-    if !f.command.is_empty() {
-        c.cmd = Some(f.command.clone());
+    if !f.command().is_empty() {
+        c.cmd = Some(f.command().to_vec());
     }
     c.tty = f.tty;
     c.open_stdin = f.interactive;
@@ -344,26 +360,35 @@ fn container_config(f: &CreateFlags) -> Result<ContainerConfig> {
 
 /// Creates the container, pulling the image first when it is missing (as docker does).
 fn create_from_flags(ctx: &Context, engine: &Engine, f: &CreateFlags) -> Result<ContainerRecord> {
+    // The image is the first argument that is not a known flag; one that looks like a flag
+    // was a flag this command does not have.
+    if f.image().starts_with('-') {
+        return Err(Exit(
+            125,
+            format!("unknown flag: {}\nSee 'coracle run --help'.", f.image()),
+        )
+        .into());
+    }
     let config = container_config(f)?;
-    let missing = engine.images().resolve(&f.image).is_err();
+    let missing = engine.images().resolve(f.image()).is_err();
     if missing || f.pull == "always" {
         if f.pull == "never" {
-            return Err(Exit(125, format!("No such image: {}", f.image)).into());
+            return Err(Exit(125, format!("No such image: {}", f.image())).into());
         }
         let reference = f
-            .image
+            .image()
             .parse::<coracle_image::reference::Reference>()
             .map_err(|e| Exit(125, e.to_string()))?;
         if missing {
             eprintln!("Unable to find image '{}' locally", reference.familiar());
         }
-        crate::pull::pull(ctx, engine.images(), &f.image, &reference, None, false)
+        crate::pull::pull(ctx, engine.images(), f.image(), &reference, None, false)
             .map_err(|e| Exit(125, format!("{e:#}")))?;
     }
     engine
         .create(CreateRequest {
             name: f.name.clone(),
-            image: f.image.clone(),
+            image: f.image().to_string(),
             config,
         })
         .map_err(engine_error)
