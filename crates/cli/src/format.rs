@@ -69,34 +69,11 @@ pub fn ago(epoch_seconds: u64) -> String {
     format!("{} ago", human_duration(now.saturating_sub(epoch_seconds)))
 }
 
-/// Parses RFC 3339 (`2024-01-02T03:04:05.123Z`, `+01:00` offsets) into seconds since the epoch.
+/// Parses RFC 3339 (`2024-01-02T03:04:05.123Z`, `+01:00` offsets) into whole seconds since
+/// the epoch.
 pub fn parse_rfc3339(text: &str) -> Option<u64> {
-    let (date, rest) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let time_end = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
-    let (time, zone) = rest.split_at(time_end);
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>());
-    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    let offset = match zone {
-        "" | "Z" => 0,
-        z => {
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = z[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    // Days from the civil date (proleptic Gregorian), Howard Hinnant's well-known formula.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset;
-    u64::try_from(secs).ok()
+    let nanos = coracle_engine::engine::rfc3339_nanos(text)?;
+    u64::try_from(nanos.div_euclid(1_000_000_000)).ok()
 }
 
 /// Columns padded like Docker's tabwriter (minimum width 10, padding 3): each column as wide

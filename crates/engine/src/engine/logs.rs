@@ -50,13 +50,72 @@ pub fn read_log(path: &Path, opts: &LogOptions) -> std::io::Result<Vec<LogLine>>
         Err(e) => return Err(e),
     }
     if let Some(since) = &opts.since {
-        lines.retain(|l| l.time.as_str() >= since.as_str());
+        // As instants, not as text: `...:05Z` is before `...:05.123456789Z`, and an offset
+        // other than Z names the same instant differently.
+        let since = rfc3339_nanos(since).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid time for --since: {since}"),
+            )
+        })?;
+        lines.retain(|l| rfc3339_nanos(&l.time).is_none_or(|t| t >= since));
     }
     if let Some(n) = opts.tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
     Ok(lines)
+}
+
+/// Nanoseconds since the Unix epoch of an RFC 3339 time: `YYYY-MM-DDTHH:MM:SS`, an
+/// optional fraction of up to nine digits, then `Z` or `+HH:MM`/`-HH:MM` (none is read as
+/// UTC, as some image configs write it).
+pub fn rfc3339_nanos(t: &str) -> Option<i128> {
+    let num = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = t.split_once(['T', 't', ' '])?;
+    let mut d = date.splitn(3, '-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    if rest.len() < 8 || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (clock, mut rest) = rest.split_at(8);
+    let mut c = clock.splitn(3, ':');
+    let (hh, mm, ss) = (num(c.next()?)?, num(c.next()?)?, num(c.next()?)?);
+    let mut nanos: i128 = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = i128::from(num(&frac[..digits])?) * 10i128.pow(9 - digits as u32);
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (oh, om) = rest[1..].split_once(':')?;
+            sign * (num(oh)? * 3600 + num(om)? * 60)
+        }
+    };
+    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset;
+    Some(i128::from(secs) * 1_000_000_000 + nanos)
 }
 
 /// Calls `emit` for each entry, then for each new one as it is written, until `done()`
@@ -115,6 +174,32 @@ pub fn follow_log(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_times_compare_as_instants() {
+        assert_eq!(rfc3339_nanos("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            rfc3339_nanos("2024-01-01T00:00:00Z"),
+            Some(1_704_067_200_000_000_000)
+        );
+        assert_eq!(
+            rfc3339_nanos("2024-01-01T01:00:00.5+01:00"),
+            Some(1_704_067_200_500_000_000)
+        );
+        let whole = rfc3339_nanos("2026-01-02T03:04:05Z").unwrap();
+        let later = rfc3339_nanos("2026-01-02T03:04:05.123456789Z").unwrap();
+        assert_eq!(later - whole, 123_456_789);
+        assert_eq!(rfc3339_nanos("1970-01-01T00:00:01"), Some(1_000_000_000));
+        for bad in [
+            "",
+            "2026-01-02",
+            "2026-13-02T03:04:05Z",
+            "2026-01-02T03:04:05+1",
+            "x",
+        ] {
+            assert_eq!(rfc3339_nanos(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn reads_filters_and_tails() {

@@ -39,7 +39,7 @@ use coracle_network::manager::{Manager, ManagerConfig};
 use crate::store::{ContainerRecord, State, Store, StoreError};
 
 pub use self::create::CreateRequest;
-pub use self::logs::{follow_log, read_log, LogLine, LogOptions};
+pub use self::logs::{follow_log, read_log, rfc3339_nanos, LogLine, LogOptions};
 pub use self::start::StartOutcome;
 pub use self::stop::ShimStatus;
 
