@@ -1162,14 +1162,49 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Result<u8> {
             cmd.arg("--cap").arg(cap);
         }
     }
+    // Detached, the process gets no stdio of ours (as with docker, its output is dropped):
+    // the runtime reports its own errors through --log, which is read once it returns.
+    // Sharing a pipe with the process instead would keep this command waiting for the
+    // process's end of file.
+    let detached_log = args.detach.then(|| {
+        ctx.run_root.join(format!(
+            "exec-{}-{}.log",
+            rec.short_id(),
+            std::process::id()
+        ))
+    });
+    if let Some(log) = &detached_log {
+        cmd.arg("--log").arg(log);
+    }
     cmd.arg(&rec.id).args(&args.command);
     if !args.interactive && !args.tty {
         cmd.stdin(std::process::Stdio::null());
     }
-    let out = cmd
-        .stderr(std::process::Stdio::piped())
-        .spawn()?
-        .wait_with_output()?;
+    let out = if let Some(log) = &detached_log {
+        let status = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        // Log lines read "<time> ERROR <message>": keep the messages.
+        let stderr = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split_once(" ERROR ").map_or(l, |(_, m)| m))
+            .map(|l| format!("coracle-runtime: {l}\n"))
+            .collect::<String>()
+            .into_bytes();
+        let _ = std::fs::remove_file(log);
+        std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr,
+        }
+    } else {
+        cmd.stderr(std::process::Stdio::piped())
+            .spawn()?
+            .wait_with_output()?
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && !stderr.trim().is_empty() {
         let lower = stderr.to_ascii_lowercase();
