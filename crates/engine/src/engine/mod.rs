@@ -217,6 +217,27 @@ impl Engine {
         self.cfg.root.join("containers").join(id)
     }
 
+    /// An exclusive flock(2) on `<root>/containers/<id>/lock`, held while the container is
+    /// started or torn down, so that the two never interleave across processes (a
+    /// `restart`, and the call-back of the shim it stopped). `None` when the container's
+    /// directory is gone (it is being removed): there is nothing left to guard.
+    pub(crate) fn lock_container(&self, id: &str) -> Result<Option<fs::File>> {
+        let path = self.container_dir(id).join("lock");
+        let file = match fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("opening", &path)(e)),
+        };
+        file.lock()
+            .map_err(io_err("locking (flock LOCK_EX)", &path))?;
+        Ok(Some(file))
+    }
+
     pub fn bundle_dir(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("bundle")
     }

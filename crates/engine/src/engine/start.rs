@@ -129,6 +129,13 @@ impl Engine {
             }
             State::Created | State::Exited => {}
         }
+        // Held until the process runs or the start failed and was torn down (see
+        // lock_container); the state is read again under it.
+        let _lock = self.lock_container(&rec.id)?;
+        let rec = self.store.get(&rec.id)?;
+        if matches!(rec.state, State::Running | State::Restarting) {
+            return Ok(StartOutcome { record: rec });
+        }
         // A previous run may have left its teardown unfinished (a crash): finish it first.
         self.cleanup_quiet(&rec);
         match self.start_steps(&rec) {

@@ -225,7 +225,17 @@ impl Engine {
     /// Teardown after the process ended: the runtime's state and cgroup, the network endpoint
     /// and namespace, the root file system mount. Idempotent; goes on past errors and reports
     /// them all. Records the exit if the record still says running.
+    ///
+    /// Holds the container's lock ([`Engine::lock_container`]): a shim's call-back that
+    /// comes late (after `restart` has started the container again) waits for that start,
+    /// then finds the container running and leaves it alone.
     pub fn cleanup(&self, id: &str) -> Result<()> {
+        let _lock = self.lock_container(id)?;
+        self.cleanup_locked(id)
+    }
+
+    /// [`Engine::cleanup`] for a caller that holds the container's lock.
+    pub(crate) fn cleanup_locked(&self, id: &str) -> Result<()> {
         let rec = self.store.get(id)?;
         let rec = self.refresh(rec)?;
         let mut errors = Vec::new();
@@ -335,8 +345,9 @@ impl Engine {
         }
     }
 
+    /// [`Engine::cleanup_locked`], logging what failed (for `start`, which holds the lock).
     pub(crate) fn cleanup_quiet(&self, rec: &ContainerRecord) {
-        if let Err(e) = self.cleanup(&rec.id) {
+        if let Err(e) = self.cleanup_locked(&rec.id) {
             warn!(container = %rec.short_id(), error = %e, "teardown incomplete");
         }
     }
