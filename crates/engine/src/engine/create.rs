@@ -41,6 +41,27 @@ impl Engine {
             .parse::<coracle_network::mode::NetworkMode>()
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         if let coracle_network::mode::NetworkMode::Bridge(net) = &mode {
+            // Docker's rule: a fixed address or an alias only on a user-defined network.
+            if net == coracle_network::manager::DEFAULT_NETWORK {
+                if let Some(ep) = config.networking_config.endpoints_config.get(net.as_str()) {
+                    if ep
+                        .ipam_config
+                        .as_ref()
+                        .is_some_and(|i| !i.ipv4_address.is_empty())
+                    {
+                        return Err(EngineError::Invalid(
+                            "user specified IP address is supported on user defined networks only"
+                                .into(),
+                        ));
+                    }
+                    if !ep.aliases.is_empty() {
+                        return Err(EngineError::Invalid(
+                            "network-scoped alias is supported only for containers in user defined networks"
+                                .into(),
+                        ));
+                    }
+                }
+            }
             // The default network is made on first use; any other must exist already.
             if net != coracle_network::manager::DEFAULT_NETWORK {
                 self.network()?

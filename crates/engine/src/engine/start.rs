@@ -387,9 +387,15 @@ impl Engine {
             let (name, ip) = h
                 .split_once(':')
                 .ok_or_else(|| EngineError::Invalid(format!("invalid --add-host {h:?}")))?;
-            let ip = ip.parse::<IpAddr>().map_err(|_| {
-                EngineError::Invalid(format!("invalid IP address in --add-host {h:?}"))
-            })?;
+            // host-gateway: the host as containers reach it, Docker's default for it being
+            // the default bridge's own address.
+            let ip = if ip == "host-gateway" {
+                IpAddr::V4(self.cfg.bridge.gateway)
+            } else {
+                ip.parse::<IpAddr>().map_err(|_| {
+                    EngineError::Invalid(format!("invalid IP address in --add-host {h:?}"))
+                })?
+            };
             extra_hosts.push((name.to_string(), ip));
         }
         let own: Vec<(IpAddr, Vec<String>)> = endpoint
