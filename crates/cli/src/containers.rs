@@ -1389,7 +1389,7 @@ pub fn cp(ctx: &Context, args: &CpArgs) -> Result<u8> {
 
 fn rfc3339(t: Option<SystemTime>) -> String {
     match t {
-        Some(t) => format::rfc3339_utc(Engine::epoch(Some(t))),
+        Some(t) => format::rfc3339_nano_utc(t),
         None => "0001-01-01T00:00:00Z".into(),
     }
 }

@@ -171,6 +171,20 @@ pub fn rfc3339_utc(epoch_seconds: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 
+/// RFC 3339 in UTC with nanoseconds, trailing zeros of the fraction dropped (Go's
+/// RFC3339Nano, which Docker's inspect prints): `2006-01-02T15:04:05.9999Z`.
+pub fn rfc3339_nano_utc(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = rfc3339_utc(d.as_secs());
+    let frac = format!("{:09}", d.subsec_nanos());
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        whole
+    } else {
+        format!("{}.{frac}Z", whole.trim_end_matches('Z'))
+    }
+}
+
 /// Calendar fields of a UTC time (the inverse of the day count in [`parse_rfc3339`]).
 fn civil(epoch_seconds: u64) -> (i64, i64, i64, i64, i64, i64) {
     let secs = epoch_seconds as i64;
@@ -382,6 +396,14 @@ pub fn render_rows(
 #[cfg(test)]
 mod more_tests {
     use super::*;
+
+    #[test]
+    fn nanosecond_times_trim_like_go() {
+        let t = UNIX_EPOCH + std::time::Duration::new(1_704_067_200, 120_000_000);
+        assert_eq!(rfc3339_nano_utc(t), "2024-01-01T00:00:00.12Z");
+        let t = UNIX_EPOCH + std::time::Duration::new(1_704_067_200, 0);
+        assert_eq!(rfc3339_nano_utc(t), "2024-01-01T00:00:00Z");
+    }
 
     #[test]
     fn civil_times_round_trip() {
