@@ -1,7 +1,7 @@
 //! Reading a container's json-file log (what the shim writes), once or following it.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,6 +37,11 @@ fn parse_lines(reader: impl BufRead) -> Vec<LogLine> {
 
 /// Every entry of the log (and of its rotated predecessors `log.N` … `log.1`), filtered.
 pub fn read_log(path: &Path, opts: &LogOptions) -> std::io::Result<Vec<LogLine>> {
+    read_log_upto(path, opts, u64::MAX)
+}
+
+/// [`read_log`], reading the current file only up to `limit` bytes.
+fn read_log_upto(path: &Path, opts: &LogOptions, limit: u64) -> std::io::Result<Vec<LogLine>> {
     let mut lines = Vec::new();
     for n in (1..=9).rev() {
         let rotated = path.with_extension(format!("log.{n}"));
@@ -45,7 +50,7 @@ pub fn read_log(path: &Path, opts: &LogOptions) -> std::io::Result<Vec<LogLine>>
         }
     }
     match File::open(path) {
-        Ok(f) => lines.extend(parse_lines(BufReader::new(f))),
+        Ok(f) => lines.extend(parse_lines(BufReader::new(f.take(limit)))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -127,11 +132,13 @@ pub fn follow_log(
     mut emit: impl FnMut(&LogLine) -> std::io::Result<()>,
     mut done: impl FnMut() -> bool,
 ) -> std::io::Result<()> {
-    let initial = read_log(path, opts)?;
+    // The size first, then the entries up to it: entries written meanwhile are read by
+    // the loop below from that offset, none skipped (measuring after reading lost them).
+    let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let initial = read_log_upto(path, opts, offset)?;
     for l in &initial {
         emit(l)?;
     }
-    let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut pending = String::new();
     let mut pause = super::Backoff::new(opts.poll.unwrap_or(Duration::from_millis(20)));
     loop {
