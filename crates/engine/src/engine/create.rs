@@ -93,6 +93,12 @@ impl Engine {
         fs::create_dir_all(&dir)
             .map_err(io_err("creating", &dir))
             .map_err(undo)?;
+        // The file start and teardown lock (Engine::lock_container); made here, and only
+        // here, so that a late teardown never re-creates it in a directory being removed.
+        let lock = dir.join("lock");
+        fs::File::create(&lock)
+            .map_err(io_err("creating", &lock))
+            .map_err(undo)?;
         self.images
             .create_snapshot(&id, &image)
             .map_err(EngineError::from)

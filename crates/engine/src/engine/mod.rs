@@ -217,18 +217,15 @@ impl Engine {
         self.cfg.root.join("containers").join(id)
     }
 
-    /// An exclusive flock(2) on `<root>/containers/<id>/lock`, held while the container is
-    /// started or torn down, so that the two never interleave across processes (a
-    /// `restart`, and the call-back of the shim it stopped). `None` when the container's
-    /// directory is gone (it is being removed): there is nothing left to guard.
+    /// An exclusive flock(2) on `<root>/containers/<id>/lock` (made by `create`), held while
+    /// the container is started or torn down, so that the two never interleave across
+    /// processes (a `restart`, and the call-back of the shim it stopped). `None` when the
+    /// file is gone (the container is being removed, or was made before the lock existed):
+    /// there is nothing left to guard. Never created here: a teardown that comes late
+    /// would put a file back into a directory `rm` is removing.
     pub(crate) fn lock_container(&self, id: &str) -> Result<Option<fs::File>> {
         let path = self.container_dir(id).join("lock");
-        let file = match fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        {
+        let file = match fs::OpenOptions::new().write(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err("opening", &path)(e)),
