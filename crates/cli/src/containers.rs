@@ -716,10 +716,11 @@ pub struct RenameArgs {
 pub fn rename(ctx: &Context, args: &RenameArgs) -> Result<u8> {
     let engine = open_engine(ctx)?;
     let rec = engine.container(&args.container).map_err(engine_error)?;
+    // Outside run/create docker's CLI exits 1 for what the daemon refuses.
     engine
         .store()
         .rename(&rec.id, &args.new_name)
-        .map_err(|e| engine_error(e.into()))?;
+        .map_err(|e| Exit(1, e.to_string()))?;
     Ok(0)
 }
 
