@@ -109,6 +109,15 @@ pub struct CreateFlags {
     /// Set custom DNS servers.
     #[arg(long)]
     dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option")]
+    dns_option: Vec<String>,
+    /// Expose a port or a range of ports.
+    #[arg(long)]
+    expose: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long = "add-host")]
     add_host: Vec<String>,
@@ -274,6 +283,13 @@ fn container_config(f: &CreateFlags) -> Result<ContainerConfig> {
     h.publish_all_ports = f.publish_all;
     h.network_mode = f.network.clone();
     h.dns = f.dns.clone();
+    h.dns_search = f.dns_search.clone();
+    h.dns_options = f.dns_option.clone();
+    for e in &f.expose {
+        for port in parse::parse_expose(e).map_err(bad)? {
+            cfg.config.exposed_ports.insert(port, Default::default());
+        }
+    }
     for a in &f.add_host {
         h.extra_hosts.push(parse::parse_add_host(a).map_err(bad)?);
     }

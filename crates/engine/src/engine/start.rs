@@ -406,7 +406,13 @@ impl Engine {
             ("hosts", files::hosts_file(&own, &extra_hosts)),
             (
                 "resolv.conf",
-                files::resolv_conf(&host_resolv, responder, &dns),
+                files::resolv_conf_with(
+                    &host_resolv,
+                    responder,
+                    &dns,
+                    &cfg.host_config.dns_search,
+                    &cfg.host_config.dns_options,
+                ),
             ),
         ];
         for (name, text) in writes {
@@ -448,7 +454,13 @@ impl Engine {
             .map(|e| IpAddr::V4(e.gateway));
         drop(mgr);
         let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let text = files::resolv_conf(&host_resolv, responder, &[]);
+        let text = files::resolv_conf_with(
+            &host_resolv,
+            responder,
+            &[],
+            &cfg.host_config.dns_search,
+            &cfg.host_config.dns_options,
+        );
         fs::OpenOptions::new()
             .write(true)
             .truncate(true)

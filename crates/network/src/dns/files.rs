@@ -35,6 +35,18 @@ pub fn hosts_file(own: &[(IpAddr, Vec<String>)], extra: &[(String, IpAddr)]) -> 
 /// copied, except loopback ones, which mean nothing inside the container's network
 /// namespace. `dns` (from `--dns`) replaces the nameservers in both cases.
 pub fn resolv_conf(host_resolv_conf: &str, responder: Option<IpAddr>, dns: &[IpAddr]) -> String {
+    resolv_conf_with(host_resolv_conf, responder, dns, &[], &[])
+}
+
+/// [`resolv_conf`] with `--dns-search` and `--dns-option`: when given, they replace the
+/// host's search domains and options, as with Docker.
+pub fn resolv_conf_with(
+    host_resolv_conf: &str,
+    responder: Option<IpAddr>,
+    dns: &[IpAddr],
+    dns_search: &[String],
+    dns_options: &[String],
+) -> String {
     let mut search = Vec::new();
     let mut options = Vec::new();
     let mut host_ns = Vec::new();
@@ -52,6 +64,12 @@ pub fn resolv_conf(host_resolv_conf: &str, responder: Option<IpAddr>, dns: &[IpA
             }
             _ => {}
         }
+    }
+    if !dns_search.is_empty() {
+        search = dns_search.to_vec();
+    }
+    if !dns_options.is_empty() {
+        options = dns_options.to_vec();
     }
     let nameservers: Vec<IpAddr> = if !dns.is_empty() {
         dns.to_vec()
@@ -82,6 +100,19 @@ mod tests {
 
     const HOST: &str =
         "nameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch corp.example\noptions edns0\n";
+
+    #[test]
+    fn dns_search_and_options_replace_the_hosts() {
+        let s = resolv_conf_with(HOST, None, &[], &["a.test".into()], &["ndots:2".into()]);
+        assert!(
+            s.contains("search a.test\n") && !s.contains("corp.example"),
+            "{s}"
+        );
+        assert!(
+            s.contains("options ndots:2\n") && !s.contains("edns0"),
+            "{s}"
+        );
+    }
 
     #[test]
     fn default_bridge_copies_host_resolvers_without_loopback() {

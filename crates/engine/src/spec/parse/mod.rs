@@ -375,6 +375,32 @@ pub fn validate_restart(p: &RestartPolicy) -> Result<(), ParseError> {
 
 /// `--add-host name:ip` (or `name=ip`; IPv6 may be bracketed) → `name:ip` for
 /// `HostConfig.ExtraHosts`. `host-gateway` is kept for the engine to resolve.
+/// `--expose PORT[/PROTO]` or `START-END[/PROTO]`: the `ExposedPorts` keys (`80/tcp`).
+pub fn parse_expose(value: &str) -> Result<Vec<String>, ParseError> {
+    let flag = "--expose";
+    let (ports, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(err(flag, format!("invalid proto: {proto}")));
+    }
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| err(flag, format!("invalid range format for --expose: {value}")))
+    };
+    let (start, end) = match ports.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => (port(ports)?, port(ports)?),
+    };
+    if end < start {
+        return Err(err(
+            flag,
+            format!("invalid range format for --expose: {value}"),
+        ));
+    }
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
 pub fn parse_add_host(value: &str) -> Result<String, ParseError> {
     let flag = "--add-host";
     let split = value
