@@ -325,6 +325,13 @@ impl<'t, 'a> Exec<'t, 'a> {
         let has_args = cmd.args.len() > 1 || last.is_some();
         match first {
             Operand::Func(_, name) => return self.call(dot, first, name, &cmd.args[1..], last),
+            Operand::Field(_, names)
+                if names.last().is_some_and(|n| n == "Label")
+                    && cmd.args.len() == 2
+                    && last.is_none() =>
+            {
+                return self.label(dot, first, names, &cmd.args[1]);
+            }
             Operand::Field(_, names) => {
                 return self.fields(first, dot.clone(), names, has_args);
             }
@@ -348,6 +355,49 @@ impl<'t, 'a> Exec<'t, 'a> {
             Operand::Nil(_) => Err(fail(first, "nil is not a command")),
             other => self.arg(dot, other),
         }
+    }
+
+    /// `.Label "key"`: the one method Docker's list rows have (`ps`, `images`, `network ls`,
+    /// `volume ls`): the value of that label, read from the row's `Labels`, which is either
+    /// `k=v,k2=v2` text (as these rows print it) or an object; "" when it is not set. In
+    /// table headers it is the header name.
+    fn label(
+        &mut self,
+        dot: &Val<'a>,
+        op: &'t Operand,
+        names: &[String],
+        key: &'t Operand,
+    ) -> Result<Val<'a>> {
+        if self.options.header {
+            return Ok(Val::owned(Value::String("LABEL".into())));
+        }
+        let key = match self.arg(dot, key)?.into_arg().into_owned() {
+            Value::String(k) => k,
+            other => {
+                return Err(fail(
+                    op,
+                    format!(
+                        "wrong type for value; expected string; got {}",
+                        print::type_name(&other)
+                    ),
+                ))
+            }
+        };
+        let recv = self.fields(op, dot.clone(), &names[..names.len() - 1], false)?;
+        let labels = match recv {
+            Val::Json(v) => member(&v, "Labels").map(Cow::into_owned),
+            Val::Missing => None,
+        };
+        let value = match labels {
+            Some(Value::String(text)) => text
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string()),
+            Some(Value::Object(map)) => map.get(&key).and_then(Value::as_str).map(String::from),
+            _ => None,
+        };
+        Ok(Val::owned(Value::String(value.unwrap_or_default())))
     }
 
     /// The value of an operand used as an argument.

@@ -536,3 +536,11 @@ fn parse_once_run_many() {
         r#"template: ps:1: function "nope" not defined"#
     );
 }
+
+#[test]
+fn label_reads_a_label_from_a_list_row() {
+    let row = json!({"Names": "web", "Labels": "tier=front,team=core"});
+    assert_eq!(run(r#"{{.Label "team"}}/{{.Label "nope"}}"#, &row), "core/");
+    let obj = json!({"Labels": {"tier": "front"}});
+    assert_eq!(run(r#"{{.Label "tier"}}"#, &obj), "front");
+}
