@@ -1121,7 +1121,6 @@ fn ip_on_the_default_bridge_is_refused() {
 }
 
 #[test]
-#[ignore = "BUG: ps --format '{{.Label \"k\"}}' fails: Label is not a method but has arguments"]
 fn ps_format_label_function() {
     if !require_root() {
         return;
