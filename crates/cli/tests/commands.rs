@@ -247,7 +247,6 @@ fn kill_wait_and_restart() {
 }
 
 #[test]
-#[ignore = "BUG: restart can fail under load: the new start's veth already exists (EEXIST), the old endpoint is not yet gone"]
 fn restart_runs_the_command_again() {
     if !require_root() {
         return;

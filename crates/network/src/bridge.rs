@@ -389,9 +389,18 @@ pub fn setup_endpoint(
         netns: Some(ns.as_fd()),
         mac: Some(ep.mac),
     };
-    // Nothing exists yet if this fails (an EEXIST is someone else's link: keep it).
-    host.create_veth(&ep.host_ifname, Some(cfg.mtu), &peer)
-        .map_err(ep.netlink_err())?;
+    // Nothing exists yet if this fails. An EEXIST is someone else's link, to be kept,
+    // unless it is this endpoint's own pair left by `detach_endpoint` (a veth that is down
+    // and on no bridge) whose namespace the kernel has not finished destroying: a quick
+    // `restart` of the container comes here first. That one is deleted, once.
+    match host.create_veth(&ep.host_ifname, Some(cfg.mtu), &peer) {
+        Ok(()) => {}
+        Err(e) if e.is_exists() && remove_detached_leftover(host, &ep.host_ifname) => {
+            host.create_veth(&ep.host_ifname, Some(cfg.mtu), &peer)
+                .map_err(ep.netlink_err())?;
+        }
+        Err(e) => return Err(ep.netlink_err()(e)),
+    }
 
     let configured = configure(host, ns.as_fd(), bridge.index, ep).map_err(ep.netlink_err());
     let Err(error) = configured else {
@@ -405,6 +414,21 @@ pub fn setup_endpoint(
             error: Box::new(error),
             rollback: Box::new(ep.netlink_err()(e)),
         }),
+    }
+}
+
+/// Deletes the link `name` if it is a detached veth (down, on no bridge), the state
+/// [`detach_endpoint`] leaves; true if it was deleted (or is gone already).
+fn remove_detached_leftover(host: &Netlink, name: &str) -> bool {
+    match host.find_link(name) {
+        Ok(Some(l)) if l.kind.as_deref() == Some("veth") && !l.up && l.master.is_none() => {
+            match host.delete_link(l.index) {
+                Ok(()) => true,
+                Err(e) => e.is_not_found(),
+            }
+        }
+        Ok(None) => true,
+        _ => false,
     }
 }
 
