@@ -25,6 +25,8 @@ pub enum Message {
     UsernsMapped,
     /// intermediate → main: the pid (in main's pid namespace) of the process I cloned.
     ChildPid(i32),
+    /// main → init: your process is in the container's cgroups now.
+    CgroupJoined,
     /// init → main: mounts are done, not yet pivoted: run prestart/createRuntime hooks.
     RunCreateRuntimeHooks,
     /// main → init: those hooks ran; the payload is the state JSON (with init's host

@@ -52,7 +52,19 @@ fn setup(cfg: &InitConfig<'_>, chan: &Channel) -> Result<Never, String> {
     raw::set_non_dumpable().map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     let layout = cfg.cgroup.layout().clone();
-    crate::rootfs::prepare(&sys, spec, cfg.rootfs, Some(&layout)).map_err(|e| e.to_string())?;
+    let wants_cgroupns = cfg
+        .plan
+        .creates(oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    let mut joined = || -> Result<(), String> {
+        chan.expect(&Message::CgroupJoined)?;
+        if wants_cgroupns {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| format!("unshare(CLONE_NEWCGROUP): {e} ({})", e.desc()))?;
+        }
+        Ok(())
+    };
+    crate::rootfs::prepare_with(&sys, spec, cfg.rootfs, Some(&layout), &mut joined)
+        .map_err(|e| e.to_string())?;
 
     // prestart and createRuntime hooks run in main (the runtime's namespaces) while
     // the container's mounts exist but before pivot_root, as the spec orders.

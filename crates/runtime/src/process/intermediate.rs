@@ -14,10 +14,11 @@ pub(super) fn run_for_init(cfg: &InitConfig<'_>, chan: &Channel, init_end: Chann
     super::set_name("coracle:[1:INTER]");
     let result = (|| -> Result<(), String> {
         setup_common()?;
-        // The cgroup is joined first: before the cgroup namespace is created (its
-        // root is then this cgroup) and before the user namespace (after which we
-        // would lack the privilege to write cgroup.procs).
-        cfg.cgroup.add_task(0).map_err(|e| e.to_string())?;
+        // No cgroup here: main moves init into the container's cgroups once it knows
+        // init's pid, while init mounts (see rootfs::prepare_with). On cgroup v1 the first
+        // write to cgroup.procs waits for an RCU grace period (about 10 ms here), which
+        // that overlaps. The cgroup namespace is made by init after the move, so that its
+        // root is the container's cgroup.
         let mut fds = Vec::new();
         for (typ, path) in &cfg.plan.join {
             fds.push((
@@ -41,7 +42,7 @@ pub(super) fn run_for_init(cfg: &InitConfig<'_>, chan: &Channel, init_end: Chann
             setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
                 .map_err(|e| format!("setresuid(0) in the user namespace: {e}"))?;
         }
-        let flags = cfg.plan.unshare_flags();
+        let flags = cfg.plan.unshare_flags() - CloneFlags::CLONE_NEWCGROUP;
         unshare(flags).map_err(|e| format!("unshare({flags:?}): {e} ({})", e.desc()))?;
         clone_child(chan, || super::init::run(cfg, init_end))
     })();

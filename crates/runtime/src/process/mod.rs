@@ -100,6 +100,18 @@ pub fn spawn_init(
         let pid = recv_child_pid(&to_inter)?;
         init_pid = Some(pid);
         reap(inter);
+        // Into the cgroups while init mounts; it waits for this before its cgroup
+        // namespace and cgroup mounts, and long before anything of the container runs.
+        cfg.cgroup
+            .add_task(pid.as_raw())
+            .map_err(|e| RuntimeError::Init(format!("joining the cgroup: {e}")))?;
+        if let Err(e) = to_init.send(&Message::CgroupJoined) {
+            // Init may have failed (and said why) while we were joining.
+            return Err(match to_init.recv() {
+                Ok(Message::Error(reason)) => RuntimeError::Init(reason),
+                _ => RuntimeError::Init(e.to_string()),
+            });
+        }
         to_init
             .expect(&Message::RunCreateRuntimeHooks)
             .map_err(RuntimeError::Init)?;

@@ -24,7 +24,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Mount, Spec};
 
 use crate::sys::{Syscall, SyscallError};
 
@@ -163,6 +163,23 @@ pub fn prepare(
     rootfs: &Path,
     cgroups: Option<&coracle_cgroups::Layout>,
 ) -> Result<(), RootfsError> {
+    prepare_with(sys, spec, rootfs, cgroups, &mut || Ok(()))
+}
+
+/// [`prepare`], calling `before_cgroup` once before any cgroup file system is mounted (or,
+/// with none in the spec, after the other mounts). Init waits there until main has moved
+/// it into the container's cgroups, then makes its cgroup namespace, whose root is the
+/// cgroup it is in at that moment, and which the cgroup mounts show. The cgroup mounts go
+/// after the other mounts, so that the waiting overlaps as much of the mount work as it
+/// can, unless a later entry of the spec mounts over, or under, their destination: then
+/// the spec's order is kept.
+pub fn prepare_with(
+    sys: &dyn Syscall,
+    spec: &Spec,
+    rootfs: &Path,
+    cgroups: Option<&coracle_cgroups::Layout>,
+    before_cgroup: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<(), RootfsError> {
     validate(spec)?;
     let root = Path::new("/");
     // First, so that none of the mounts below propagates back to the host (the new
@@ -190,7 +207,33 @@ pub fn prepare(
     // Opened after the self-bind, so every path resolved under it, and every mount
     // made through it, is in the new mount, not the directory beneath.
     let rootfd = resolve::open_dir(rootfs)?;
-    for m in spec.mounts().iter().flatten() {
+    let all: Vec<&Mount> = spec.mounts().iter().flatten().collect();
+    let is_cgroup = |m: &Mount| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2"));
+    let mut waited = false;
+    let mut wait = |waited: &mut bool| -> Result<(), RootfsError> {
+        if !*waited {
+            *waited = true;
+            before_cgroup().map_err(RootfsError::Invalid)?;
+        }
+        Ok(())
+    };
+    let mut deferred = Vec::new();
+    for (i, m) in all.iter().enumerate() {
+        if is_cgroup(m) {
+            let dest = m.destination();
+            let overlaps = all[i + 1..].iter().any(|later| {
+                later.destination().starts_with(dest) || dest.starts_with(later.destination())
+            });
+            if !overlaps {
+                deferred.push(*m);
+                continue;
+            }
+            wait(&mut waited)?;
+        }
+        mounts::mount_entry(sys, rootfd.as_raw_fd(), m, cgroups)?;
+    }
+    wait(&mut waited)?;
+    for m in deferred {
         mounts::mount_entry(sys, rootfd.as_raw_fd(), m, cgroups)?;
     }
     // Devices after all mounts: made before the /dev tmpfs is mounted they would be
