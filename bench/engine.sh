@@ -6,6 +6,8 @@
 # Environment:
 #   ROUNDS=10        timed rounds of `run --rm IMAGE true` (after one warm-up round), the
 #                    engines interleaved and their order turned every round
+#   SETTLE=0.5       seconds of pause before each timed run, so that what the previous
+#                    engine still does in the background is not timed as the next one's
 #   N=10             idle containers per engine for the memory-per-container measurement
 #   N200=200         detached containers per engine for the mass start
 #   LIMIT200=300     seconds an engine may take for the N200 starts before it is stopped
@@ -39,6 +41,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$REPO/bench/lib-docker.sh"
 
 ROUNDS=${ROUNDS:-10}
+SETTLE=${SETTLE:-0.5}
 N=${N:-10}
 N200=${N200:-200}
 LIMIT200=${LIMIT200:-300}
@@ -64,7 +67,7 @@ if [[ ${1:-} != --inside ]]; then
 		[[ -x $BIN/$b ]] || die "$BIN/$b is missing (build it, or unset NO_BUILD)"
 	done
 	# shellcheck disable=SC2089,SC2090  # the quotes are text for the report
-	export CMDLINE="ROUNDS=$ROUNDS N=$N N200=$N200 LIMIT200=$LIMIT200 ENGINES='${ENGINE_LIST[*]}' bench/engine.sh"
+	export CMDLINE="ROUNDS=$ROUNDS SETTLE=$SETTLE N=$N N200=$N200 LIMIT200=$LIMIT200 ENGINES='${ENGINE_LIST[*]}' bench/engine.sh"
 	step "measuring in a throwaway host (${CMDLINE})"
 	exec unshare --net --mount --propagation private -- "$0" --inside
 fi
@@ -267,6 +270,10 @@ for ((round = 0; round <= ROUNDS; round++)); do
 	for ((k = 0; k < n; k++)); do
 		e=${ENGINE_LIST[$(((k + round) % n))]}
 		[[ -n ${FAILED[$e]:-} ]] && continue
+		# Let the previous run's asynchronous work finish first (Podman's cleanup process
+		# started by conmon, dockerd's and containerd's own), so that it is not counted in
+		# the next engine's time: on 2 CPUs it was.
+		sleep "$SETTLE"
 		t0=$(now_us)
 		# shellcheck disable=SC2046
 		if ! out=$(eng "$e" run --rm $(run_flags "$e") "$IMG" true 2>&1); then
