@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! main (coracle-runtime / the shim)
-//!  ├─ clone ──> coracle:[1:INTER]   joins the cgroup, setns into path namespaces,
-//!  │                                 unshares the user ns (main writes its id maps),
-//!  │                                 unshares the other new namespaces, then
+//!  ├─ clone ──> coracle:[1:INTER]   setns into path namespaces, unshares the user ns
+//!  │                                 (main writes its id maps), unshares the other new
+//!  │                                 namespaces but the cgroup one, then
 //!  │                                 clone(CLONE_PARENT) ──┐ and reports the pid; exits
 //!  └─ (sibling, main's own child) <──────────────────────┘
-//!     coracle:[2:INIT]  PID 1 in the new pid ns: rootfs, hooks, pivot_root,
-//!                        identity, capabilities, seccomp, waits on exec.fifo, execve
+//!     coracle:[2:INIT]  PID 1 in the new pid ns: rootfs mounts while main moves it into
+//!                        the container's cgroups; then its cgroup ns and the cgroup
+//!                        mounts, hooks, pivot_root, identity, capabilities, seccomp,
+//!                        waits on exec.fifo, execve
+//! (exec'd processes: the intermediate joins the cgroup itself, before anything else.)
 //! ```
 //! Two forks are needed because a new pid namespace applies only to the children of
 //! the process that unshares it. CLONE_PARENT makes init main's direct child, so the
