@@ -6,8 +6,11 @@
 # Environment:
 #   ROUNDS=10        timed rounds of `run --rm IMAGE true` (after one warm-up round), the
 #                    engines interleaved and their order turned every round
-#   SETTLE=0.5       seconds of pause before each timed run, so that what the previous
-#                    engine still does in the background is not timed as the next one's
+#   SETTLE=0         seconds of pause before each timed run, so that what the previous
+#                    engine still does in the background is not timed as the next one's.
+#                    Off by default: on this VM an idle pause makes the next run of any
+#                    engine slower (coracle's run --rm: 44 ms back to back, 51.5 ms after
+#                    0.5 s of pause, medians of 15)
 #   N=10             idle containers per engine for the memory-per-container measurement
 #   N200=200         detached containers per engine for the mass start
 #   LIMIT200=300     seconds an engine may take for the N200 starts before it is stopped
@@ -41,7 +44,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$REPO/bench/lib-docker.sh"
 
 ROUNDS=${ROUNDS:-10}
-SETTLE=${SETTLE:-0.5}
+SETTLE=${SETTLE:-0}
 N=${N:-10}
 N200=${N200:-200}
 LIMIT200=${LIMIT200:-300}
