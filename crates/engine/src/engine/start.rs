@@ -136,6 +136,9 @@ impl Engine {
         if matches!(rec.state, State::Running | State::Restarting) {
             return Ok(StartOutcome { record: rec });
         }
+        // The previous run's shim may still be finishing (a `restart`): its last step
+        // deletes the runtime state by id, which must not meet the new one.
+        self.wait_for_shim_exit(&rec.id);
         // A previous run may have left its teardown unfinished (a crash): finish it first.
         self.cleanup_quiet(&rec);
         match self.start_steps(&rec) {

@@ -334,6 +334,24 @@ impl Engine {
         }
     }
 
+    /// Waits (at most 5 s) until the container's shim, if one is alive, has exited: after
+    /// the container's exit it still deletes the runtime state and removes its sockets,
+    /// which must not happen under a new start or a removal. pidfd_open+poll wakes at the
+    /// exit; without it, polling.
+    pub(crate) fn wait_for_shim_exit(&self, id: &str) {
+        let Some(pid) = self.shim_pid(id).filter(|p| shim_alive(*p)) else {
+            return;
+        };
+        let timeout = Duration::from_secs(5);
+        if coracle_runtime::sys::raw::wait_pid_exit(pid, timeout).is_err() {
+            let deadline = Instant::now() + timeout;
+            let mut pause = Backoff::new(Duration::from_millis(50));
+            while shim_alive(pid) && Instant::now() < deadline {
+                pause.sleep();
+            }
+        }
+    }
+
     /// Whether another active container is in the network namespace at `path`.
     fn netns_shared(&self, id: &str, path: &str) -> bool {
         match self.store.list(false) {
@@ -389,17 +407,7 @@ impl Engine {
         if let Err(e) = self.cleanup(&rec.id) {
             errors.push(e.to_string());
         }
-        if let Some(pid) = self.shim_pid(&rec.id).filter(|p| shim_alive(*p)) {
-            let timeout = Duration::from_secs(5);
-            if coracle_runtime::sys::raw::wait_pid_exit(pid, timeout).is_err() {
-                // No pidfd_open: poll.
-                let deadline = Instant::now() + timeout;
-                let mut pause = Backoff::new(Duration::from_millis(50));
-                while shim_alive(pid) && Instant::now() < deadline {
-                    pause.sleep();
-                }
-            }
-        }
+        self.wait_for_shim_exit(&rec.id);
         if self.runtime_root().join(&rec.id).exists() {
             if let Err(e) = coracle_runtime::container::delete(&self.runtime_root(), &rec.id, true)
             {
