@@ -12,15 +12,37 @@ pub fn human_size(bytes: u64) -> String {
 
 /// Decimal units with `precision` significant digits (`docker images` uses 3: `4.26MB`).
 pub fn human_size_precision(bytes: u64, precision: usize) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    scaled_size(
+        bytes,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB", "EB"],
+        precision,
+    )
+}
+
+/// Binary units with four significant digits, as Docker's `units.BytesSize` (`1.921GiB`).
+pub fn bytes_size(bytes: u64) -> String {
+    scaled_size(
+        bytes,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+        4,
+    )
+}
+
+/// `bytes` in the largest unit of `units` (each `base` times the one before) that keeps the
+/// value at least 1, with `precision` significant digits and trailing zeros dropped (Go's
+/// `%.<precision>g`, which Docker's size helpers use).
+fn scaled_size(bytes: u64, base: f64, units: &[&str], precision: usize) -> String {
     let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
+    while value >= base && unit < units.len() - 1 {
+        value /= base;
         unit += 1;
     }
-    // Go's %.<precision>g: that many significant digits, trailing zeros dropped.
-    let int_digits = if value >= 100.0 {
+    let int_digits = if value >= 1000.0 {
+        4
+    } else if value >= 100.0 {
         3
     } else if value >= 10.0 {
         2
@@ -34,7 +56,7 @@ pub fn human_size_precision(bytes: u64, precision: usize) -> String {
     } else {
         text
     };
-    format!("{text}{}", UNITS[unit])
+    format!("{text}{}", units[unit])
 }
 
 /// How long ago, in Docker's words (`Less than a second`, `About a minute`, `3 weeks`).

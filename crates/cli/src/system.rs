@@ -12,7 +12,7 @@ use coracle_engine::engine::Engine;
 use coracle_engine::store::{ContainerRecord, State};
 
 use crate::containers::open_engine;
-use crate::format::{self, table};
+use crate::format::{self, bytes_size, table};
 use crate::networks::{confirm, prune_networks};
 use crate::Context;
 
@@ -93,34 +93,6 @@ pub fn dir_size(path: &Path) -> u64 {
         }
     }
     walk(path, &mut BTreeSet::new())
-}
-
-/// Binary units with four significant digits, as Docker's `units.BytesSize` (`1.921GiB`).
-pub fn bytes_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let int_digits = if value >= 1000.0 {
-        4
-    } else if value >= 100.0 {
-        3
-    } else if value >= 10.0 {
-        2
-    } else {
-        1
-    };
-    let digits = 4usize.saturating_sub(int_digits);
-    let text = format!("{value:.digits$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{}", UNITS[unit])
 }
 
 // --- version ---------------------------------------------------------------------------
