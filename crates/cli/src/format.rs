@@ -59,6 +59,29 @@ fn scaled_size(bytes: u64, base: f64, units: &[&str], precision: usize) -> Strin
     format!("{text}{}", units[unit])
 }
 
+/// A prune report's section, as docker prints it: `heading`, one line per entry (each with
+/// `prefix`), then a blank line; nothing at all when nothing was removed.
+pub fn write_deleted(
+    out: &mut impl std::io::Write,
+    heading: &str,
+    prefix: &str,
+    entries: &[impl std::fmt::Display],
+) -> std::io::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{heading}")?;
+    for e in entries {
+        writeln!(out, "{prefix}{e}")?;
+    }
+    writeln!(out)
+}
+
+/// A prune report's last line.
+pub fn write_reclaimed(out: &mut impl std::io::Write, bytes: u64) -> std::io::Result<()> {
+    writeln!(out, "Total reclaimed space: {}", human_size(bytes))
+}
+
 /// How long ago, in Docker's words (`Less than a second`, `About a minute`, `3 weeks`).
 pub fn human_duration(seconds: u64) -> String {
     let s = seconds;

@@ -440,18 +440,8 @@ pub struct PruneArgs {
 pub fn prune(ctx: &Context, args: &PruneArgs) -> Result<u8> {
     let (deleted, reclaimed) = open_store(ctx)?.prune(args.all)?;
     let mut out = io::stdout().lock();
-    if !deleted.is_empty() {
-        writeln!(out, "Deleted Images:")?;
-        for id in &deleted {
-            writeln!(out, "deleted: {id}")?;
-        }
-        writeln!(out)?;
-    }
-    writeln!(
-        out,
-        "Total reclaimed space: {}",
-        format::human_size(reclaimed)
-    )?;
+    format::write_deleted(&mut out, "Deleted Images:", "deleted: ", &deleted)?;
+    format::write_reclaimed(&mut out, reclaimed)?;
     Ok(0)
 }
 

@@ -461,49 +461,21 @@ pub fn prune(ctx: &Context, args: &PruneArgs) -> Result<u8> {
             }
         }
     }
-    if !removed.is_empty() {
-        writeln!(out, "Deleted Containers:")?;
-        for id in &removed {
-            writeln!(out, "{id}")?;
-        }
-        writeln!(out)?;
-    }
+    format::write_deleted(&mut out, "Deleted Containers:", "", &removed)?;
     // Networks.
     let nets = prune_networks(ctx, &engine)?;
-    if !nets.is_empty() {
-        writeln!(out, "Deleted Networks:")?;
-        for n in &nets {
-            writeln!(out, "{n}")?;
-        }
-        writeln!(out)?;
-    }
+    format::write_deleted(&mut out, "Deleted Networks:", "", &nets)?;
     // Volumes, when asked.
     if args.volumes {
         let (vols, size) = crate::volumes::prune_volumes(&engine, false)?;
         reclaimed += size;
-        if !vols.is_empty() {
-            writeln!(out, "Deleted Volumes:")?;
-            for v in &vols {
-                writeln!(out, "{v}")?;
-            }
-            writeln!(out)?;
-        }
+        format::write_deleted(&mut out, "Deleted Volumes:", "", &vols)?;
     }
     // Images.
     let (deleted, size) = engine.images().prune(args.all)?;
     reclaimed += size;
-    if !deleted.is_empty() {
-        writeln!(out, "Deleted Images:")?;
-        for id in &deleted {
-            writeln!(out, "deleted: {id}")?;
-        }
-        writeln!(out)?;
-    }
-    writeln!(
-        out,
-        "Total reclaimed space: {}",
-        format::human_size(reclaimed)
-    )?;
+    format::write_deleted(&mut out, "Deleted Images:", "deleted: ", &deleted)?;
+    format::write_reclaimed(&mut out, reclaimed)?;
     Ok(code)
 }
 

@@ -341,17 +341,7 @@ pub fn prune(ctx: &Context, args: &PruneArgs) -> Result<u8> {
     let engine = open_engine(ctx)?;
     let (removed, reclaimed) = prune_volumes(&engine, args.all)?;
     let mut out = io::stdout().lock();
-    if !removed.is_empty() {
-        writeln!(out, "Deleted Volumes:")?;
-        for n in &removed {
-            writeln!(out, "{n}")?;
-        }
-        writeln!(out)?;
-    }
-    writeln!(
-        out,
-        "Total reclaimed space: {}",
-        format::human_size(reclaimed)
-    )?;
+    format::write_deleted(&mut out, "Deleted Volumes:", "", &removed)?;
+    format::write_reclaimed(&mut out, reclaimed)?;
     Ok(0)
 }
