@@ -135,6 +135,11 @@ if [[ -s "$WORK/leftovers" ]]; then
 	leftover_rc=1
 	echo "FAILED: the test suite left these behind:"
 	sed 's/^/  /' "$WORK/leftovers"
+	# What a leftover temp directory holds names the test that made it.
+	sed -n 's/^temp //p' "$WORK/leftovers" | while IFS= read -r dir; do
+		echo "  $dir holds:"
+		find "$dir" -mindepth 1 -maxdepth 3 -printf '    %P\n' 2>/dev/null | LC_ALL=C sort | head -n 30
+	done
 	if [[ -n "$(mounts_under "$TEST_TMP")" ]]; then
 		echo "  ($TEST_TMP is kept because mounts remain under it)"
 	fi

@@ -117,6 +117,9 @@ fn the_seed_scenario_pid1_hostname_eth0_route_veth_published_port_and_the_shim_t
 
     // rm -f removes the container, its veth, netns pin, mount and cgroup.
     assert_eq!(h.ok(&["rm", "-f", "web"]).trim(), "web");
+    // Nothing of it still runs: not its shim, nor an exit command racing rm's teardown.
+    let left = h.coracle_processes();
+    assert!(left.is_empty(), "still running after rm -f: {left:?}");
     assert_eq!(h.ok(&["ps", "-aq"]), "");
     let links = h.sh(&format!("ip -o link show master {} || true", h.bridge));
     assert!(!links.contains("veth"), "veth left: {links}");

@@ -51,6 +51,8 @@
 //! - `attach.sock`, `ctl.sock`: see [`clients`] for both protocols.
 //! - `stopped`: created by the ENGINE before it kills a container on purpose; the shim
 //!   then does not restart it (whatever the policy: a manual stop is never undone).
+//! - `removing`: created by the ENGINE's `rm -f` before its kill; the shim then does not
+//!   start `--exit-command`, since `rm` tears the container down itself.
 //!
 //! # Restarts
 //!
@@ -68,7 +70,7 @@
 //! the log is closed; the runtime container is deleted (cgroup and state); the
 //! sockets and shim.pid are removed; `--exit-command` is started (not waited for, so
 //! it may itself talk to the engine about this container, e.g. `coracle rm -f ID`)
-//! and the shim exits 0.
+//! unless `removing` exists or the `--cleanup-client` still runs, and the shim exits 0.
 //!
 //! # If the shim is killed (SIGKILL)
 //!

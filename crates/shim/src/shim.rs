@@ -822,10 +822,14 @@ pub fn remove_sockets(state_dir: &Path) {
 }
 
 /// Start `--exit-command` (not waited for: it may well talk to this shim's
-/// container, e.g. `coracle rm -f ID`), unless the `--cleanup-client` still runs and so
-/// removes the container itself. Should that client die right after this check, the
-/// container is left exited, not lost: `rm` removes it.
+/// container, e.g. `coracle rm -f ID`), unless someone else tears the container down:
+/// the engine's `rm -f` (it created `removing` before the kill), or the `--cleanup-client`,
+/// still running. Should that client die right after this check, the container is left
+/// exited, not lost: `rm` removes it.
 fn run_exit_command(args: &Args) {
+    if args.state_dir.join("removing").exists() {
+        return;
+    }
     if let Some((pid, start)) = args.cleanup_client {
         if coracle_runtime::state::process_start_time(pid) == Some(start) {
             return;

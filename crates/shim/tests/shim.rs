@@ -505,3 +505,38 @@ fn unless_stopped_restarts_until_the_engine_marks_a_stop() {
     assert_eq!(st["exit_code"], 137, "{st}");
     c.assert_clean();
 }
+
+#[test]
+fn the_exit_command_runs_after_the_final_exit_unless_the_engine_removes_the_container() {
+    if skip_unless_root() {
+        return;
+    }
+    // First without `removing`: the command runs (and shows how soon it does), then with
+    // it: `rm -f` tears the container down itself, so no command may race it.
+    for removing in [false, true] {
+        let name = if removing { "exitrm" } else { "exitcmd" };
+        let mut c = Case::new(name, &["sleep", "100"], |_| {});
+        let ran = c.dir.path().join("exit-command-ran");
+        let script = format!("echo ran > {}", ran.display());
+        c.start(&[
+            "--exit-command",
+            "/bin/sh",
+            "--exit-command-arg",
+            "-c",
+            "--exit-command-arg",
+            &script,
+        ]);
+        if removing {
+            std::fs::write(c.state.join("removing"), "").unwrap();
+        }
+        assert_eq!(c.ctl(r#"{"kill":9}"#), serde_json::json!({"ok": true}));
+        c.wait_shim_gone();
+        c.assert_clean();
+        if removing {
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(!ran.exists(), "the exit command ran while removing");
+        } else {
+            wait_until("the exit command", || ran.exists());
+        }
+    }
+}

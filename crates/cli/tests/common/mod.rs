@@ -215,6 +215,20 @@ impl Host {
         format!("10.{}.{}.0/24", self.tag, 100 + self.n * 4 + k)
     }
 
+    /// Command lines of Coracle's processes (shims, `coracle` commands) running in this
+    /// host's network namespace.
+    pub fn coracle_processes(&self) -> Vec<String> {
+        let Ok(netns) = fs::read_link(format!("/proc/{}/ns/net", self.holder.id())) else {
+            return Vec::new();
+        };
+        pids_in_netns(&netns, self.holder.id())
+            .into_iter()
+            .filter_map(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains("coracle"))
+            .collect()
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
@@ -252,6 +266,20 @@ impl Drop for Host {
                 let _ = self.coracle_cmd(&["rm", "-f", id]).output();
             }
         }
+        // Processes of this host can outlive `rm -f`: a shim's exit command for a container
+        // that had just exited on its own. They write to the roots below, so they must be
+        // gone before the roots are removed.
+        let netns = fs::read_link(format!("/proc/{}/ns/net", self.holder.id())).ok();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while let Some(pids) = netns.as_ref().map(|ns| pids_in_netns(ns, self.holder.id())) {
+            if pids.is_empty() || Instant::now() >= deadline {
+                if !pids.is_empty() {
+                    eprintln!("processes of the throwaway host still run: {pids:?}");
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.holder.kill();
         let _ = self.holder.wait();
         for sub in [
@@ -266,5 +294,23 @@ impl Drop for Host {
         ] {
             let _ = fs::remove_dir(format!("/sys/fs/cgroup/{sub}{}", self.cgroup_parent));
         }
+        // TempDir's own drop ignores errors; a root that cannot be removed is a leak to name.
+        if let Err(e) = fs::remove_dir_all(self.dir.path()) {
+            if !std::thread::panicking() {
+                panic!("removing {}: {e}", self.dir.path().display());
+            }
+        }
     }
+}
+
+/// The processes, other than `holder`, whose network namespace is `netns`.
+fn pids_in_netns(netns: &Path, holder: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != holder)
+        .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/net")).ok().as_deref() == Some(netns))
+        .collect()
 }

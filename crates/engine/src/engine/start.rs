@@ -548,7 +548,7 @@ impl Engine {
         let id = &rec.id;
         let shim_dir = self.shim_dir(id);
         fs::create_dir_all(&shim_dir).map_err(io_err("creating", &shim_dir))?;
-        for stale in ["status.json", "stopped", "shim.pid"] {
+        for stale in ["status.json", "stopped", "removing", "shim.pid"] {
             let _ = fs::remove_file(shim_dir.join(stale));
         }
         // The write end is inherited by the shim (no CLOEXEC); the read end stays ours.

@@ -388,7 +388,11 @@ impl Engine {
                     state: rec.state,
                 });
             }
-            let _ = fs::write(self.shim_dir(&rec.id).join("stopped"), b"");
+            // `stopped`: no restart policy brings it back; `removing`: the shim starts no
+            // exit command, whose teardown would race the one below (and outlive `rm`).
+            for marker in ["stopped", "removing"] {
+                let _ = fs::write(self.shim_dir(&rec.id).join(marker), b"");
+            }
             if rec.state == State::Paused {
                 let _ = coracle_runtime::container::resume(&self.runtime_root(), &rec.id);
             }
