@@ -361,3 +361,11 @@ fn parallel_siblings_leave_nothing_behind() {
         assert!(!p.exists(), "{} remains", p.display());
     }
 }
+
+#[test]
+fn prime_attach_takes_the_attach_lock_and_moves_nothing() {
+    let Some(layout) = host() else { return };
+    let before = read(Path::new("/proc/self/cgroup"));
+    coracle_cgroups::prime_attach(&layout).expect("no-op move into our own cgroup");
+    assert_eq!(read(Path::new("/proc/self/cgroup")), before);
+}

@@ -170,6 +170,7 @@ impl Engine {
     }
 
     fn start_steps(&self, rec: &ContainerRecord) -> Result<i32> {
+        prime_cgroup_attach();
         let cfg = self.container_config(rec)?;
         let id = &rec.id;
 
@@ -698,6 +699,26 @@ impl Engine {
 }
 
 /// Reads one line from the shim's ready pipe, waiting at most `timeout`.
+/// The shim's runtime moves the container's init into its cgroups about 10 ms from here,
+/// and that first move waits for an RCU grace period (10-14 ms measured) unless another
+/// move came shortly before: begin that wait now, on a thread that is not joined, while
+/// the root file system, the network namespace and the bundle are prepared (see
+/// `coracle_cgroups::prime_attach`). On failure nothing is lost but the head start.
+fn prime_cgroup_attach() {
+    let spawned = std::thread::Builder::new()
+        .name("cgroup-prime".into())
+        .spawn(|| {
+            let primed = coracle_cgroups::Layout::detect()
+                .and_then(|layout| coracle_cgroups::prime_attach(&layout));
+            if let Err(e) = primed {
+                debug!(error = %e, "priming the cgroup attach lock");
+            }
+        });
+    if let Err(e) = spawned {
+        debug!(error = %e, "starting the cgroup-prime thread");
+    }
+}
+
 fn read_ready_line(fd: &OwnedFd, timeout: Duration) -> Result<String, String> {
     let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
