@@ -507,8 +507,11 @@ fn attach_and_wait(engine: &Engine, rec: &ContainerRecord, stdin: bool, tty: boo
     let mut finished: Option<ContainerRecord> = None;
     let mut out = io::stdout();
     let mut err = io::stderr();
+    // The exit of the container's process ends a pause at once: the time to notice it is
+    // part of every short run.
     let opts = LogOptions {
         poll: Some(std::time::Duration::from_millis(5)),
+        wake_on_exit_of: (rec.pid > 0).then_some(rec.pid),
         ..Default::default()
     };
     coracle_engine::engine::follow_log(
@@ -1065,6 +1068,7 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Result<u8> {
         },
         since: args.since.as_deref().map(since_time).transpose()?,
         poll: None,
+        wake_on_exit_of: None,
     };
     let mut out = io::stdout();
     let mut err = io::stderr();

@@ -163,6 +163,16 @@ impl Backoff {
 
     pub(crate) fn sleep(&mut self) {
         std::thread::sleep(self.next);
+        self.grow();
+    }
+
+    /// The next pause's length.
+    pub(crate) fn next(&self) -> std::time::Duration {
+        self.next
+    }
+
+    /// Doubles the next pause, up to the longest.
+    pub(crate) fn grow(&mut self) {
         self.next = (self.next * 2).min(self.max);
     }
 
