@@ -22,6 +22,8 @@
 # root, pid file and socket in a temp dir, as bench/network.sh runs it) and Podman's
 # netavark bridge (10.88.0.0/16, its own --root/--runroot and a containers.conf of its own
 # through CONTAINERS_CONF: runtime runc, ulimits within the hard limits) exist only there.
+# The data roots are on the disk; the three run roots (coracle's --run-root, Docker's
+# exec root, Podman's runroot) on one tmpfs mounted there, as /run is on a standard host.
 # The image is busybox from scripts/mkimage.sh (Cmd `sleep 3600`), turned into a docker
 # archive with skopeo and loaded by each engine (`coracle load`, `docker load`, `podman load`).
 # Measured:
@@ -79,7 +81,15 @@ T=$(mktemp -d /tmp/coracle-bench-engine.XXXXXX)
 # coracle's run root holds unix sockets named by the 64-hex container ID, so it must be short
 # (sun_path is 108 bytes): a long one fails at start with "path must be shorter than SUN_LEN".
 RR=$(mktemp -d /run/cbe.XXXXXX)
+# The engines' run-time state (coracle's run root, Docker's exec root with containerd's
+# state, Podman's runroot) goes on a tmpfs, as under /run on a standard host. On these
+# machines /run is on the root ext4, which has no journal: there every new inode is
+# searched for past the ones deleted in the last minutes (ext4's recently_deleted), about
+# 0.5 ms per file or directory created, for every engine alike. The mount lives in this
+# throwaway host's mount namespace only.
+mount -t tmpfs -o mode=0755,size=1g coracle-bench-run "$RR"
 DK="$T/docker"
+DK_EXEC="$RR/docker"
 CG="coracle-bench"
 CG_CORACLE="$CG/coracle-$$" CG_DOCKER="$CG/docker-$$" CG_PODMAN="$CG/podman-$$"
 IMG=bench:latest
@@ -96,7 +106,7 @@ C() {
 }
 P() {
 	CONTAINERS_CONF="$T/podman/containers.conf" podman --root "$T/podman/root" \
-		--runroot "$T/podman/run" --storage-driver overlay --cgroup-manager cgroupfs \
+		--runroot "$RR/podman" --storage-driver overlay --cgroup-manager cgroupfs \
 		--events-backend file "$@"
 }
 # eng ENGINE ARGS...: the engine's own command line

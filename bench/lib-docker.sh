@@ -4,6 +4,7 @@
 #
 #   ensure_docker_installed        docker.io from Debian, without starting its services
 #   DK=DIR; start_dockerd [ARGS]   dockerd with data root, exec root, pid file and socket in DIR
+#                                  (the exec root in DK_EXEC instead, when set)
 #   dk ARGS...                     the docker CLI on that socket
 #   stop_dockerd                   its containers, then dockerd by PID, then waits for its shims
 #
@@ -37,7 +38,7 @@ dk() { /usr/bin/docker -H "unix://$DK/docker.sock" "$@"; }
 # start_dockerd [EXTRA DOCKERD ARGS...]: returns 1 (log tail on stderr) if it does not come up.
 start_dockerd() {
 	mkdir -p "$DK"
-	dockerd --data-root "$DK/data" --exec-root "$DK/exec" --pidfile "$DK/docker.pid" \
+	dockerd --data-root "$DK/data" --exec-root "${DK_EXEC:-$DK/exec}" --pidfile "$DK/docker.pid" \
 		-H "unix://$DK/docker.sock" "$@" >"$DK/dockerd.log" 2>&1 &
 	DOCKERD=$!
 	for _ in $(seq 150); do
