@@ -104,6 +104,17 @@ fn the_seed_scenario_pid1_hostname_eth0_route_veth_published_port_and_the_shim_t
         "parent of PID 1: {:?}",
         String::from_utf8_lossy(&parent)
     );
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap(),
+        "coracle-shim\n"
+    );
+    // The shim runs from a read-only mount of its binary (CVE-2019-5736).
+    let exe = nix::sys::statvfs::statvfs(format!("/proc/{ppid}/exe").as_str()).unwrap();
+    assert!(
+        exe.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "the shim's executable is writable: {:?}",
+        exe.flags()
+    );
 
     let ps = h.ok(&["ps"]);
     assert!(ps.starts_with("CONTAINER ID   IMAGE"), "{ps}");

@@ -116,8 +116,12 @@ fn main() {
         }
     };
     sys::close_inherited(&[args.ready_fd, args.start_gate_fd]);
+    // Started as /proc/self/fd/N (the engine's read-only handle, see below), the kernel
+    // named this process "N"; `ps`, `pgrep -x coracle-shim` and the seed's process tree
+    // expect the shim's name.
+    let _ = nix::sys::prctl::set_name(c"coracle-shim");
     // Re-exec from a sealed copy before anything enters a container (returns only on
-    // failure).
+    // failure), unless already started from a read-only handle, as the engine does.
     let sealed = coracle_runtime::sealed_exe::ensure_sealed(&args.runtime_root);
     let ready = match args.ready_fd.map(sys::adopt_fd).transpose() {
         Ok(r) => r,

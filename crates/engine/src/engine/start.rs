@@ -5,6 +5,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -566,7 +567,22 @@ impl Engine {
         )
         .map_err(|e| EngineError::Runtime(format!("fcntl FD_CLOEXEC: {e}")))?;
 
-        let mut cmd = Command::new(&self.cfg.shim_binary);
+        // The shim is started from a read-only handle on its binary (a detached read-only
+        // bind mount), so it needs no sealed re-exec of its own against CVE-2019-5736: one
+        // program load less per start. The handle goes with the spawn; the mount lives as
+        // long as the shim runs from it. Should the bind fail, the shim seals itself.
+        let sealed = coracle_runtime::sealed_exe::readonly_handle(
+            &self.cfg.shim_binary,
+            &self.runtime_root(),
+        )
+        .map_err(|e| debug!(error = %e, "read-only handle on the shim"))
+        .ok();
+        let mut cmd = match &sealed {
+            // The fd is close-on-exec: execve resolves the path before it closes it.
+            Some(fd) => Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            None => Command::new(&self.cfg.shim_binary),
+        };
+        cmd.arg0(&self.cfg.shim_binary);
         cmd.arg("--id")
             .arg(id)
             .arg("--bundle")
@@ -622,6 +638,7 @@ impl Engine {
         let child = cmd
             .spawn()
             .map_err(io_err("starting", &self.cfg.shim_binary))?;
+        drop(sealed);
         drop(write_end);
         drop(gate_read);
         Ok(PendingShim {
