@@ -12,8 +12,10 @@
 //!     [--exit-command PATH [--exit-command-arg ARG]...] [--ready-fd N]
 //! ```
 //!
-//! 1. Every inherited fd but `--ready-fd` is closed; the binary re-executes itself from
-//!    a copy the container cannot write (the runtime's `sealed_exe`, CVE-2019-5736).
+//! 1. Every inherited fd but `--ready-fd` is closed; unless it was started from a
+//!    read-only handle on its binary (the engine does that), the binary re-executes
+//!    itself from a copy the container cannot write (the runtime's `sealed_exe`,
+//!    CVE-2019-5736).
 //! 2. `<state-dir>` is created; `attach.sock` and `ctl.sock` are bound in it (mode 0600).
 //! 3. The shim forks: the process the engine spawned exits 0 at once (once it has, the
 //!    sockets accept connections: an engine that connects to `attach.sock` before it
