@@ -23,7 +23,7 @@ pub struct LogLine {
 pub struct LogOptions {
     /// Only the last N entries.
     pub tail: Option<usize>,
-    /// Only entries at or after this RFC 3339 time (compared as strings: same format).
+    /// Only entries at or after this RFC 3339 time (compared as instants, any offset).
     pub since: Option<String>,
     /// The longest pause of `follow_log` between two looks for new entries and for the end
     /// (default 20 ms).
