@@ -715,7 +715,6 @@ impl Engine {
     }
 }
 
-/// Reads one line from the shim's ready pipe, waiting at most `timeout`.
 /// The shim's runtime moves the container's init into its cgroups about 10 ms from here,
 /// and that first move waits for an RCU grace period (10-14 ms measured) unless another
 /// move came shortly before: begin that wait now, on a thread that is not joined, while
@@ -736,6 +735,7 @@ fn prime_cgroup_attach() {
     }
 }
 
+/// Reads one line from the shim's ready pipe, waiting at most `timeout`.
 fn read_ready_line(fd: &OwnedFd, timeout: Duration) -> Result<String, String> {
     let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
