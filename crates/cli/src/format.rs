@@ -40,23 +40,11 @@ fn scaled_size(bytes: u64, base: f64, units: &[&str], precision: usize) -> Strin
         value /= base;
         unit += 1;
     }
-    let int_digits = if value >= 1000.0 {
-        4
-    } else if value >= 100.0 {
-        3
-    } else if value >= 10.0 {
-        2
-    } else {
-        1
-    };
-    let digits = precision.saturating_sub(int_digits);
-    let text = format!("{value:.digits$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{}", units[unit])
+    format!(
+        "{}{}",
+        crate::gotemplate::go_g(value, precision),
+        units[unit]
+    )
 }
 
 /// A prune report's section, as docker prints it: `heading`, one line per entry (each with

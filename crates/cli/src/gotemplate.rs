@@ -32,6 +32,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use exec::Options;
+pub(crate) use print::go_g;
 
 /// A template that failed to parse or to run, with Go's wording.
 #[derive(Debug, Clone, PartialEq, Eq)]

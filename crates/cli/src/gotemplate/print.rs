@@ -173,6 +173,11 @@ pub(super) fn go_float(x: f64) -> String {
     format_g(x, None, false)
 }
 
+/// A float64 as Go's `%.<precision>g` prints it (Docker's size helpers use it).
+pub(crate) fn go_g(x: f64, precision: usize) -> String {
+    format_g(x, Some(precision), false)
+}
+
 fn format_e(x: f64, decimals: usize, upper: bool) -> String {
     if let Some(s) = special(x) {
         return s.to_string();
