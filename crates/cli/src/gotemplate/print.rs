@@ -25,13 +25,21 @@ pub(super) fn go_value(out: &mut String, value: &Value) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&number(n)),
         Value::String(s) => out.push_str(s),
+        Value::Array(_) | Value::Object(_) => composite(out, value, &mut go_value),
+    }
+}
+
+/// `[a b]` for an array, `map[k:v]` for an object (serde_json keeps keys sorted), each
+/// element, key and value written by `elem`: the same layout for `%v` and every verb.
+fn composite(out: &mut String, value: &Value, elem: &mut dyn FnMut(&mut String, &Value)) {
+    match value {
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
-                go_value(out, item);
+                elem(out, item);
             }
             out.push(']');
         }
@@ -41,12 +49,13 @@ pub(super) fn go_value(out: &mut String, value: &Value) {
                 if i > 0 {
                     out.push(' ');
                 }
-                out.push_str(k);
+                elem(out, &Value::String(k.clone()));
                 out.push(':');
-                go_value(out, v);
+                elem(out, v);
             }
             out.push(']');
         }
+        _ => elem(out, value),
     }
 }
 
@@ -442,28 +451,9 @@ fn format_arg(out: &mut String, verb: char, spec: Spec, arg: &Value, top: bool) 
             };
             out.push_str(&spec.pad(body, true));
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                format_arg(out, verb, spec, item, false);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push_str("map[");
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                format_arg(out, verb, spec, &Value::String(k.clone()), false);
-                out.push(':');
-                format_arg(out, verb, spec, v, false);
-            }
-            out.push(']');
-        }
+        Value::Array(_) | Value::Object(_) => composite(out, arg, &mut |out, v| {
+            format_arg(out, verb, spec, v, false)
+        }),
     }
 }
 
