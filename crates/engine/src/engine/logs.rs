@@ -120,6 +120,28 @@ fn read_log_upto(path: &Path, opts: &LogOptions, limit: u64) -> std::io::Result<
     Ok(lines)
 }
 
+/// The end of the last complete entry (its `\n`) at or before byte `size` of the log.
+fn whole_entries_end(path: &Path, size: u64) -> std::io::Result<u64> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut end = size;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 /// Nanoseconds since the Unix epoch of an RFC 3339 time: `YYYY-MM-DDTHH:MM:SS`, an
 /// optional fraction of up to nine digits, then `Z` or `+HH:MM`/`-HH:MM` (none is read as
 /// UTC, as some image configs write it).
@@ -182,7 +204,10 @@ pub fn follow_log(
 ) -> std::io::Result<()> {
     // The size first, then the entries up to it: entries written meanwhile are read by
     // the loop below from that offset, none skipped (measuring after reading lost them).
-    let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // The size may fall inside an entry the shim is writing: the loop starts at that
+    // entry's beginning instead, or it would be cut in two and lost.
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut offset = whole_entries_end(path, size)?;
     let initial = read_log_upto(path, opts, offset)?;
     for l in &initial {
         emit(l)?;
@@ -324,5 +349,46 @@ mod tests {
         // The next pause is short again, and a plain sleep.
         assert_eq!(pause.backoff.next(), Duration::from_millis(1));
         assert!(pause.exit.is_none());
+    }
+
+    #[test]
+    fn an_entry_half_written_when_the_follow_starts_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let entry = |n: u32| {
+            format!("{{\"log\":\"{n}\\n\",\"stream\":\"stdout\",\"time\":\"2026-01-01T00:00:0{n}Z\"}}\n")
+        };
+        let second = entry(2);
+        let (head, rest) = second.split_at(10);
+        std::fs::write(&path, format!("{}{head}", entry(1))).unwrap();
+        assert_eq!(
+            whole_entries_end(&path, std::fs::metadata(&path).unwrap().len()).unwrap(),
+            entry(1).len() as u64
+        );
+        // The rest of the entry lands after the follow began; then the end.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let mut seen = Vec::new();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                std::io::Write::write_all(&mut f, rest.as_bytes()).unwrap();
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            follow_log(
+                &path,
+                &LogOptions::default(),
+                |l| {
+                    seen.push(l.log.clone());
+                    Ok(())
+                },
+                || done.load(std::sync::atomic::Ordering::SeqCst),
+            )
+            .unwrap();
+        });
+        assert_eq!(seen, ["1\n", "2\n"]);
     }
 }
